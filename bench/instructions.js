@@ -1,0 +1,133 @@
+'use strict';
+/*
+ * Instructions per value, counted by valgrind (callgrind), for the overhead load of overhead.js:
+ * 1,000 concurrent callers, identity batch function, batchSize 1,000, batchTimeout 0.
+ *
+ * Wall-clock figures on a shared machine wander by 10-30% from run to run; instruction counts do
+ * not, once V8 is made deterministic (--single-threaded --predictable and fixed seeds: no
+ * concurrent compiler or GC threads, no random hashing). Each contender runs twice, with a warm-up
+ * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
+ * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
+ *
+ *   node bench/instructions.js [--values N]      (about a minute per contender; needs valgrind)
+ */
+const { execFileSync, spawn } = require('node:child_process');
+
+const CONCURRENCY = 1000;
+const WARMUP = 100_000;
+
+// ---- child: one contender, warm-up then N values ----------------------------------------------
+
+// One caller loop per contender, written out as in overhead.js, so that each call site sees one target.
+async function oursCaller(serving, per, base) {
+  for (let i = 0; i < per; i++) await serving.dispatch(base + i);
+}
+
+async function dataLoaderCaller(loader, per, base) {
+  for (let i = 0; i < per; i++) await loader.load(base + i);
+}
+
+async function id(v) {
+  return v;
+}
+
+async function bareCaller(_, per, base) {
+  for (let i = 0; i < per; i++) await id(base + i);
+}
+
+const contenders = {
+  ours: {
+    caller: oursCaller,
+    setup() {
+      const { BatchServing } = require('../dist');
+      return BatchServing.start(BatchServing.new((values) => values), { name: 'identity', batchSize: 1000, batchTimeout: 0, maxQueueSize: 2_000_000 });
+    },
+    teardown: (serving) => serving.close('drain', 1000),
+  },
+  dataloader: {
+    caller: dataLoaderCaller,
+    setup() {
+      const DataLoader = require('dataloader');
+      return new DataLoader(async (keys) => keys, { cache: false, maxBatchSize: 1000 });
+    },
+    teardown: () => undefined,
+  },
+  bare: { caller: bareCaller, setup: () => undefined, teardown: () => undefined },
+};
+
+async function child(name, n) {
+  const contender = contenders[name];
+  const run = async (total) => {
+    const target = contender.setup();
+    const per = Math.ceil(total / CONCURRENCY);
+    const callers = [];
+    for (let c = 0; c < CONCURRENCY; c++) callers.push(contender.caller(target, per, c * per));
+    await Promise.all(callers);
+    await contender.teardown(target);
+  };
+  await run(WARMUP);
+  if (n > 0) await run(n);
+}
+
+// ---- parent: count each contender under callgrind ---------------------------------------------
+
+function count(contender, n) {
+  const argv = [
+    '--tool=callgrind',
+    '--callgrind-out-file=/dev/null',
+    process.execPath,
+    '--single-threaded',
+    '--predictable',
+    '--hash-seed=1',
+    '--random-seed=1',
+    __filename,
+    '--child',
+    contender,
+    String(n),
+  ];
+  return new Promise((resolve, reject) => {
+    const proc = spawn('valgrind', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    proc.stderr.on('data', (chunk) => (stderr += chunk));
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      const match = /Collected\s*:\s*(\d+)/.exec(stderr);
+      if (code !== 0 || !match) return reject(new Error(`valgrind run of ${contender} failed (exit ${code}):\n${stderr.slice(-2000)}`));
+      resolve(Number(match[1]));
+    });
+  });
+}
+
+async function parent(n) {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    console.error('valgrind is not installed (apt-get install valgrind)');
+    process.exit(1);
+  }
+  const results = {};
+  // Two cores: run a contender's two counts side by side; counts do not depend on load.
+  for (const contender of Object.keys(contenders)) {
+    const [base, full] = await Promise.all([count(contender, 0), count(contender, n)]);
+    results[contender] = (full - base) / n;
+    process.stderr.write(`${contender}: ${results[contender].toFixed(0)} instructions/value\n`);
+  }
+  console.log(`\ninstructions per value (callgrind, ${n.toLocaleString('en-US')} values after a ${WARMUP.toLocaleString('en-US')}-value warm-up)`);
+  for (const [contender, ipv] of Object.entries(results)) {
+    console.log(`${contender.padEnd(12)} ${ipv.toFixed(0).padStart(6)}   ${(ipv / results.dataloader).toFixed(2)}x DataLoader`);
+  }
+}
+
+const argv = process.argv.slice(2);
+if (argv[0] === '--child') {
+  child(argv[1], Number(argv[2])).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+} else {
+  const i = argv.indexOf('--values');
+  parent(i >= 0 ? Number(argv[i + 1]) : 200_000).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

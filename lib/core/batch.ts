@@ -1,0 +1,128 @@
+import type { QueuedDispatch as Dispatch } from './dispatch';
+import type { BatchCaller, BatchContext, HookPayload } from './types';
+import { BatchResultLengthError, UnknownHookError } from './errors';
+import { hookPayloadLength, unknownHook } from './messages';
+
+/** What a batch needs to know of the serving that runs it. */
+export interface BatchHost {
+  readonly name: string;
+  readonly hooks: ReadonlySet<string>;
+  /** Forced shutdown happened: a signal read from now on is born aborted. */
+  readonly forced: boolean;
+}
+
+/**
+ * One execution: the values, which dispatch owns which contiguous slice of them, and the
+ * `BatchContext` handed to the batch function (the batch is its own context, saving an object).
+ * Slices are kept in parallel arrays so that building a batch allocates nothing per caller.
+ */
+export class Batch<I = any, O = any> implements BatchContext {
+  partition = 0;
+  readonly values: I[];
+  readonly owners: Dispatch<I, O>[];
+  /** Index, in its owner's values, of each slice's first value. */
+  readonly starts: number[];
+  readonly counts: number[];
+  /** Number of slices (owners) so far. */
+  private slices = 0;
+  /** Outputs were delivered or the batch failed: later emits are dropped. */
+  finished = false;
+  startedAt = 0;
+  waitMs = 0;
+  private controller: AbortController | undefined;
+  private live = 0;
+  private callerList: BatchCaller[] | undefined;
+
+  /**
+   * `capacity`: the values the batch will hold, when known. The arrays are made that size once
+   * and written by index (growing them push by push showed in profiles), then trimmed.
+   */
+  constructor(
+    private readonly host: BatchHost,
+    readonly batchKey: string,
+    capacity = 0,
+  ) {
+    this.values = new Array(capacity);
+    this.owners = new Array(capacity);
+    this.starts = new Array(capacity);
+    this.counts = new Array(capacity);
+  }
+
+  /** Fixed as values are added: the batch function may mutate the array it is given. */
+  size = 0;
+
+  add(owner: Dispatch<I, O>, start: number, count: number): void {
+    const slice = this.slices++;
+    this.owners[slice] = owner;
+    this.starts[slice] = start;
+    this.counts[slice] = count;
+    if (owner.end === 1) this.values[this.size++] = owner.value;
+    else {
+      const values = owner.values;
+      for (let i = start, end = start + count; i < end; i++) this.values[this.size++] = values[i];
+    }
+  }
+
+  /** Cuts the arrays to what was added. */
+  trim(): void {
+    this.values.length = this.size;
+    this.owners.length = this.starts.length = this.counts.length = this.slices;
+  }
+
+  /** Built on first use: most batch functions never look. */
+  get callers(): ReadonlyArray<BatchCaller> {
+    if (!this.callerList) {
+      const list: BatchCaller[] = [];
+      for (let i = 0, offset = 0; i < this.owners.length; offset += this.counts[i++]) {
+        list.push({ offset, size: this.counts[i], context: this.owners[i].context });
+      }
+      this.callerList = list;
+    }
+    return this.callerList;
+  }
+
+  /**
+   * Created on first use. Only then does the batch register with its dispatches, so that a batch
+   * function that never reads the signal costs nothing for it.
+   */
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      for (const owner of this.owners) {
+        if (owner.settled) continue;
+        this.live++;
+        const extras = (owner.extras ??= {});
+        (extras.watchers ??= []).push(this);
+      }
+      if (this.live === 0 || this.host.forced) this.controller.abort(new Error('every caller of this batch has gone'));
+    }
+    return this.controller.signal;
+  }
+
+  /** One of the batch's dispatches failed (timeout, abort, shutdown) while the batch ran. */
+  callerGone(): void {
+    if (--this.live === 0) this.controller?.abort(new Error('every caller of this batch has gone'));
+  }
+
+  abort(reason: unknown): void {
+    this.controller?.abort(reason);
+  }
+
+  emit(hook: string, payload: HookPayload): void {
+    if (!this.host.hooks.has(hook)) throw new UnknownHookError(unknownHook(this.host.name, hook, [...this.host.hooks]));
+    if (typeof payload !== 'function' && (!Array.isArray(payload) || payload.length !== this.size)) {
+      const got = Array.isArray(payload) ? payload.length : 0;
+      throw new BatchResultLengthError(hookPayloadLength(this.host.name, hook, got, this.size));
+    }
+    if (this.finished) return;
+    for (let i = 0, offset = 0; i < this.owners.length; offset += this.counts[i++]) {
+      const owner = this.owners[i];
+      if (owner.settled || !owner.streams) continue;
+      const entry =
+        typeof payload === 'function'
+          ? payload(this.callers[i])
+          : (payload as readonly unknown[]).slice(offset, offset + this.counts[i]);
+      owner.hook(this.starts[i], hook, entry);
+    }
+  }
+}

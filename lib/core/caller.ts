@@ -1,0 +1,171 @@
+import { NO_STAMP, type TurnStamp } from './clock';
+import type { DispatchExtras, QueuedDispatch } from './dispatch';
+import { BatchExecutionError, BatchResultLengthError, InvalidInputError, type BatchServingError } from './errors';
+import * as messages from './messages';
+import type { KeyQueue } from './key-queue';
+import type { ServingSpec } from './serving';
+
+/*
+ * The caller side of a dispatch: validate and mapInputs before the values are queued,
+ * mapResults after the outputs are back. It runs where the caller is, also when the batch
+ * runs in another process.
+ */
+
+type AnySpec = ServingSpec<unknown, unknown, unknown, unknown>;
+
+/** The values to batch for `inputs`; throws InvalidInputError naming the serving. */
+export function prepare(spec: AnySpec, name: string, inputs: unknown[]): unknown[] {
+  if (spec.validate) {
+    for (const input of inputs) {
+      try {
+        spec.validate(input);
+      } catch (cause) {
+        throw new InvalidInputError(messages.invalidInput(name, cause), { cause });
+      }
+    }
+  }
+  if (!spec.mapInputs) return inputs;
+  let values: unknown;
+  try {
+    values = spec.mapInputs(inputs);
+  } catch (cause) {
+    throw new InvalidInputError(messages.mapInputsFailed(name, cause), { cause });
+  }
+  if (!Array.isArray(values)) throw new InvalidInputError(messages.mapInputsNotArray(name));
+  return values;
+}
+
+/** The results for `inputs` from their outputs; throws when mapResults breaks its contract. */
+export function finish(spec: AnySpec, name: string, outputs: unknown[], inputs: unknown[]): unknown[] {
+  if (!spec.mapResults) {
+    if (outputs.length !== inputs.length) throw new BatchResultLengthError(messages.mapResultsLength(name, outputs.length, inputs.length));
+    return outputs;
+  }
+  let results: unknown;
+  try {
+    results = spec.mapResults(outputs, inputs);
+  } catch (cause) {
+    throw new BatchExecutionError(messages.mapResultsFailed(name, cause), { cause });
+  }
+  if (!Array.isArray(results) || results.length !== inputs.length) {
+    throw new BatchResultLengthError(messages.mapResultsLength(name, Array.isArray(results) ? results.length : typeof results, inputs.length));
+  }
+  return results;
+}
+
+/**
+ * A dispatch that settles a promise: `one` resolves with the single result, else with all.
+ * It is the one made per `dispatch()` call, so it declares every field itself rather than
+ * extending `Dispatch`: measured, the `super()` call alone cost about 300 instructions per value.
+ */
+export class PromiseDispatch implements QueuedDispatch<unknown, unknown> {
+  readonly dispatch: PromiseDispatch = this;
+  next = 0;
+  readonly end: number;
+  queue: KeyQueue | undefined = undefined;
+  settled = false;
+  enqueuedAt: TurnStamp = NO_STAMP;
+  extras: DispatchExtras | undefined = undefined;
+  readonly streams = false;
+  readonly value: unknown;
+
+  constructor(
+    readonly values: unknown[],
+    readonly context: unknown,
+    private readonly spec: AnySpec,
+    private readonly name: string,
+    private readonly inputs: unknown[],
+    private readonly one: boolean,
+    private readonly resolve: (value: unknown) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.end = values.length;
+    this.value = values[0];
+  }
+
+  complete(source: unknown[], offset: number): void {
+    const n = this.end;
+    const outputs = offset === 0 && source.length === n ? source : source.slice(offset, offset + n);
+    let results: unknown[];
+    try {
+      results = finish(this.spec, this.name, outputs, this.inputs);
+    } catch (error) {
+      return this.reject(error);
+    }
+    this.resolve(this.one ? results[0] : results);
+  }
+
+  fail(error: BatchServingError): void {
+    this.reject(error);
+  }
+
+  hook(): void {}
+
+  part(): void {}
+}
+
+/** What a dispatch needs of its serving to settle: the caller-side steps and the name for errors. */
+export interface CallerSide {
+  readonly spec: AnySpec;
+  readonly name: string;
+}
+
+/**
+ * `dispatch(input)` of a serving without mapInputs: one input, one value. The commonest dispatch
+ * by far, so it is as small as it can be: no values array, no multi-batch bookkeeping, nothing
+ * it can read from its serving. Measured: about 110 B and 300 instructions less per value.
+ */
+export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
+  next = 0;
+  queue: KeyQueue | undefined = undefined;
+  settled = false;
+  enqueuedAt: TurnStamp = NO_STAMP;
+  extras: DispatchExtras | undefined = undefined;
+
+  constructor(
+    readonly value: unknown,
+    readonly context: unknown,
+    private readonly caller: CallerSide,
+    /**
+     * Only `resolve` is kept; a failure settles with `resolve(Promise.reject(error))`. Keeping
+     * `reject` too would keep its closure alive, about 64 B of every queued dispatch. The rejected
+     * promise is adopted within a tick, so it is never reported as unhandled.
+     */
+    private readonly resolve: (value: unknown) => void,
+  ) {}
+
+  get dispatch(): SingleDispatch {
+    return this;
+  }
+
+  get end(): number {
+    return 1;
+  }
+
+  get streams(): boolean {
+    return false;
+  }
+
+  /** Only for the rare paths that need an array (batch keys). */
+  get values(): unknown[] {
+    return [this.value];
+  }
+
+  complete(source: unknown[], offset: number): void {
+    const { spec, name } = this.caller;
+    if (!spec.mapResults) return this.resolve(source[offset]);
+    try {
+      this.resolve(finish(spec, name, [source[offset]], [this.value])[0]);
+    } catch (error) {
+      this.resolve(Promise.reject(error));
+    }
+  }
+
+  fail(error: BatchServingError): void {
+    this.resolve(Promise.reject(error));
+  }
+
+  hook(): void {}
+
+  part(): void {}
+}

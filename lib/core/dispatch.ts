@@ -1,0 +1,94 @@
+import type { TurnStamp } from './clock';
+import { NO_STAMP } from './clock';
+import type { BatchServingError } from './errors';
+import type { KeyQueue } from './key-queue';
+import type { Batch } from './batch';
+
+/** A contiguous run of one dispatch's values with one batch key: what a key queue holds. */
+export interface Run {
+  readonly dispatch: QueuedDispatch<any, any>;
+  /** Index of the next value to put into a batch. */
+  next: number;
+  /** One past the last value of the run. */
+  readonly end: number;
+  /** The key queue the run waits in. */
+  queue: KeyQueue | undefined;
+}
+
+/** Extra state that most dispatches never need, kept off the common object to keep it small. */
+export interface DispatchExtras {
+  /** Runs when the values have several batch keys; else the dispatch is its own run. */
+  runs?: Run[];
+  /** Outputs gathered from several batches, and how many have arrived (a dispatch in one batch needs neither). */
+  outputs?: unknown[];
+  done?: number;
+  /** Running batches whose `signal` was read: they abort when all their callers have gone. */
+  watchers?: Batch[];
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/**
+ * One caller's request as the batcher sees it: its values, where it stands in the queue, and how
+ * it settles. The batcher guarantees `complete` or `fail` is called exactly once.
+ */
+export interface QueuedDispatch<I, O> extends Run {
+  /** The values; a dispatch of one value (`end` 1) may build this on demand and keep `value` instead. */
+  readonly values: I[];
+  /** The only value, when `end` is 1. */
+  readonly value: I;
+  readonly end: number;
+  readonly context: unknown;
+  settled: boolean;
+  enqueuedAt: TurnStamp;
+  extras: DispatchExtras | undefined;
+  /** True when the dispatch wants hook and part events (a stream). */
+  readonly streams: boolean;
+  /** Outputs are `source[offset … offset + values.length)`. */
+  complete(source: O[], offset: number): void;
+  fail(error: BatchServingError): void;
+  /** A hook event for the part starting at `offset` of this dispatch's values. */
+  hook(offset: number, hook: string, payload: unknown): void;
+  /** The raw outputs of the part starting at `offset`, as soon as its batch finished. */
+  part(offset: number, outputs: O[]): void;
+}
+
+/**
+ * A base for dispatches off the hot path. Subclasses decide what settling means (resolve a
+ * promise, feed a stream, answer a remote caller); the batcher guarantees it happens exactly once.
+ */
+export abstract class Dispatch<I, O> implements QueuedDispatch<I, O> {
+  readonly dispatch: Dispatch<I, O> = this;
+  next = 0;
+  readonly end: number;
+  queue: KeyQueue | undefined = undefined;
+  settled = false;
+  enqueuedAt: TurnStamp = NO_STAMP;
+  extras: DispatchExtras | undefined = undefined;
+  readonly value: I;
+
+  constructor(
+    readonly values: I[],
+    readonly context: unknown,
+  ) {
+    this.end = values.length;
+    this.value = values[0];
+  }
+
+  /** True when the dispatch wants hook and part events (a stream). */
+  get streams(): boolean {
+    return false;
+  }
+
+  /** Outputs are `source[offset … offset + values.length)`. Called once, unless `fail` was. */
+  abstract complete(source: O[], offset: number): void;
+
+  /** Called once, unless `complete` was. */
+  abstract fail(error: BatchServingError): void;
+
+  /** A hook event for the part starting at `offset` of this dispatch's values. */
+  hook(_offset: number, _hook: string, _payload: unknown): void {}
+
+  /** The raw outputs of the part starting at `offset`, as soon as its batch finished. */
+  part(_offset: number, _outputs: O[]): void {}
+}

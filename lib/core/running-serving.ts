@@ -1,0 +1,203 @@
+import { Observable, Subject } from 'rxjs';
+import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
+import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
+import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
+import { SourceGuard, chunksOf } from './feed';
+import { runInline } from './inline';
+import * as messages from './messages';
+import { checkDispatchOptions, type ServingOptions } from './options';
+import type { AnyBatchServing, ServingSpec } from './serving';
+import type { ServingStats } from './stats';
+import { StreamDispatch } from './stream-dispatch';
+import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from './types';
+
+type AnySpec = ServingSpec<unknown, unknown, unknown, unknown>;
+
+/**
+ * A serving that runs: its batcher, plus the caller side of every kind of dispatch. This is the
+ * framework-free runtime; the Nest client routes to one of these per serving.
+ */
+export class RunningServing<In = unknown, Out = unknown, O = unknown> {
+  readonly batcher: Batcher<unknown, unknown>;
+  private readonly spec: AnySpec;
+  private readonly events = new Subject<BatchTelemetryEvent>();
+  private closed: Promise<void> | undefined;
+  private readonly shutdown = new AbortController();
+  private readonly caller: CallerSide;
+
+  constructor(
+    readonly name: string,
+    serving: AnyBatchServing,
+    readonly options: ServingOptions,
+  ) {
+    this.spec = serving.spec as AnySpec;
+    this.caller = { spec: this.spec, name };
+    this.batcher = new Batcher({
+      name,
+      handle: this.spec.handle.bind(this.spec),
+      batchKey: this.spec.batchKey?.bind(this.spec),
+      hooks: new Set(this.spec.hooks),
+      options,
+    });
+  }
+
+  get state(): BatcherState {
+    return this.batcher.state;
+  }
+
+  /** One input, one result. Rejects with a BatchServingError. */
+  dispatch(input: In, options?: DispatchOptions): Promise<Out> {
+    const refused = options && checkDispatchOptions(this.name, options);
+    if (refused) return Promise.reject(refused);
+    const timeout = options?.timeout ?? this.options.timeout;
+    if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
+    return new Promise<Out>((resolve, reject) => {
+      if (this.spec.validate) {
+        try {
+          this.spec.validate(input);
+        } catch (cause) {
+          return reject(new InvalidInputError(messages.invalidInput(this.name, cause), { cause }));
+        }
+      }
+      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve as (v: unknown) => void), timeout, options?.signal);
+    });
+  }
+
+  /** Many inputs, their results in order. An iterable is pulled lazily, at most batchSize values in flight. */
+  dispatchMany(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<Out[]> {
+    const refused = options && checkDispatchOptions(this.name, options);
+    if (refused) return Promise.reject(refused);
+    if (Array.isArray(inputs)) return this.submit(inputs, false, options, options?.timeout ?? this.options.timeout, options?.signal) as Promise<Out[]>;
+    return this.dispatchIterable(inputs, options);
+  }
+
+  tryDispatch(input: In, options?: DispatchOptions): Promise<DispatchResult<Out>> {
+    return settleResult(this.dispatch(input, options));
+  }
+
+  tryDispatchMany(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<DispatchResult<Out[]>> {
+    return settleResult(this.dispatchMany(inputs, options));
+  }
+
+  /** Hook events and raw outputs of each part, in offset order; completes after the last part. */
+  stream(inputs: ManyInputs<In>, options?: DispatchOptions): Observable<ServingEvent<O>> {
+    return new Observable<ServingEvent<O>>((subscriber) => {
+      const refused = options && checkDispatchOptions(this.name, options);
+      if (refused) return subscriber.error(refused);
+      const guard = this.guard(options);
+      const emit = (event: ServingEvent<unknown>) => subscriber.next(event as ServingEvent<O>);
+      const send = (chunk: unknown[], base: number) =>
+        new Promise<number>((resolve, reject) => {
+          const values = prepare(this.spec, this.name, chunk);
+          const d = new StreamDispatch(values, options?.context, base, emit, () => resolve(base + values.length), reject);
+          this.batcher.submit(d, undefined, guard.signal);
+        });
+      // An array enters the queue at subscribe time, like dispatchMany; an iterable chunk by chunk.
+      const done = Array.isArray(inputs)
+        ? send(inputs as unknown[], 0)
+        : (async () => {
+            let base = 0;
+            for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) base = await send(chunk, base);
+          })();
+      done
+        .then(
+          () => subscriber.complete(),
+          (error) => subscriber.error(this.fromSource(error)),
+        )
+        .finally(() => guard.dispose());
+      return () => guard.stop(new DispatchAbortedError(messages.dispatchAborted(this.name, 'the stream was unsubscribed')));
+    });
+  }
+
+  /** Runs at once in the caller: no queue, no coalescing. Refused once the serving shuts down, like a dispatch. */
+  async inline(input: In, options?: Pick<DispatchOptions, 'context'>): Promise<Out> {
+    return (await this.inlineMany([input], options))[0];
+  }
+
+  async inlineMany(inputs: In[], options?: Pick<DispatchOptions, 'context'>): Promise<Out[]> {
+    if (this.state !== 'running') throw new ServingShutdownError(messages.shuttingDown(this.name));
+    return (await runInline(this.spec, this.name, inputs, this.options.batchSize, options?.context)) as Out[];
+  }
+
+  stats(): ServingStats {
+    return this.batcher.stats();
+  }
+
+  /** One event per batch start, stop and failure; events are only built while someone listens. */
+  telemetry(): Observable<BatchTelemetryEvent> {
+    return new Observable<BatchTelemetryEvent>((subscriber) => {
+      const subscription = this.events.subscribe(subscriber);
+      this.batcher.telemetry = (event) => this.events.next(event);
+      return () => {
+        subscription.unsubscribe();
+        if (!this.events.observed) this.batcher.telemetry = undefined;
+      };
+    });
+  }
+
+  /** Stops the serving (see ShutdownMode); telemetry completes once it has stopped. */
+  close(mode: ShutdownMode, timeoutMs: number): Promise<void> {
+    // A dispatch waiting on its inputs' next value ends now (its next chunk would be refused anyway),
+    // so that no source holds a shutdown up; what it already queued drains like any other dispatch.
+    this.shutdown.abort(new ServingShutdownError(messages.shuttingDown(this.name)));
+    return (this.closed ??= this.batcher.close(mode, timeoutMs).then(() => {
+      this.batcher.telemetry = undefined;
+      this.events.complete();
+    }));
+  }
+
+  /** Runs the caller side and hands the values to the batcher; `one` resolves with the single result. */
+  private submit(inputs: readonly unknown[], one: boolean, options: DispatchOptions | undefined, timeout: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const list = inputs as unknown[];
+      let values: unknown[];
+      try {
+        values = prepare(this.spec, this.name, list);
+      } catch (error) {
+        return reject(error);
+      }
+      this.batcher.submit(new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject), timeout, signal);
+    });
+  }
+
+  /** Chunk after chunk: the next is pulled when the previous came back, so at most batchSize are in flight. */
+  private async dispatchIterable(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<Out[]> {
+    const guard = this.guard(options);
+    const results: Out[] = [];
+    try {
+      for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) {
+        const chunkResults = (await this.submit(chunk, false, options, undefined, guard.signal)) as Out[];
+        for (const result of chunkResults) results.push(result);
+      }
+      return results;
+    } catch (error) {
+      throw this.fromSource(error);
+    } finally {
+      guard.dispose();
+    }
+  }
+
+  /** The deadline and the caller's signal of a dispatch that pulls from its inputs, as one signal. */
+  private guard(options: DispatchOptions | undefined): SourceGuard {
+    return new SourceGuard(this.name, options?.timeout ?? this.options.timeout, options?.signal);
+  }
+
+  /** What ends a wait on the inputs' next value: the dispatch's own end, or shutdown. */
+  private pulling(guard: SourceGuard): AbortSignal {
+    return AbortSignal.any([guard.signal, this.shutdown.signal]);
+  }
+
+  /** Anything but our own errors came from the caller's iterable: say so, typed. */
+  private fromSource(error: unknown): unknown {
+    if (error instanceof BatchServingError) return error;
+    return new InvalidInputError(messages.inputsIterableFailed(this.name, error), { cause: error });
+  }
+}
+
+/** `{ ok: true, value }` or `{ ok: false, error }`: what tryDispatch gives, never a rejection. */
+export function settleResult<T>(promise: Promise<T>): Promise<DispatchResult<T>> {
+  return promise.then(
+    (value) => ({ ok: true as const, value }),
+    (error: unknown) => ({ ok: false as const, error }),
+  );
+}

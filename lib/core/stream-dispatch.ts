@@ -1,0 +1,87 @@
+import { Dispatch } from './dispatch';
+import type { BatchServingError } from './errors';
+import type { ServingEvent } from './types';
+
+/**
+ * Gives an event a non-enumerable `data`: a plain copy of itself. Nest's `@Sse()` writes a
+ * message's `type` as the SSE event name and its `data` as the payload, so `stream()` can be
+ * returned from an `@Sse()` handler as it is, while the event keeps its documented shape.
+ */
+export function sse<E extends ServingEvent<unknown>>(event: E): E {
+  return Object.defineProperty(event, 'data', { value: { ...event }, enumerable: false });
+}
+
+interface Held {
+  hooks: Array<{ hook: string; payload: unknown }>;
+  outputs?: unknown[];
+}
+
+/**
+ * A dispatch of `stream()`. Parts may finish in any order across partitions, but the caller sees
+ * them in offset order: events of the part at `expected` pass straight through, the others are
+ * held until every part before them has finished.
+ */
+export class StreamDispatch extends Dispatch<unknown, unknown> {
+  /** Offset (in this dispatch's values) of the part whose events pass through now. */
+  private expected = 0;
+  private readonly held = new Map<number, Held>();
+
+  constructor(
+    values: unknown[],
+    context: unknown,
+    /** Offset of this dispatch's first value in the whole stream. */
+    private readonly base: number,
+    private readonly send: (event: ServingEvent<unknown>) => void,
+    private readonly resolve: () => void,
+    private readonly reject: (error: BatchServingError) => void,
+  ) {
+    super(values, context);
+  }
+
+  override get streams(): boolean {
+    return true;
+  }
+
+  override hook(offset: number, hook: string, payload: unknown): void {
+    if (offset === this.expected) this.emit({ type: 'hook', hook, payload });
+    else this.holding(offset).hooks.push({ hook, payload });
+  }
+
+  override part(offset: number, outputs: unknown[]): void {
+    if (offset !== this.expected) {
+      this.holding(offset).outputs = outputs;
+      return;
+    }
+    this.held.delete(offset);
+    this.emit({ type: 'batch', offset: this.base + offset, outputs });
+    this.expected += outputs.length;
+    // Release parts that finished early, in order, as long as they follow on.
+    for (let next = this.held.get(this.expected); next; next = this.held.get(this.expected)) {
+      for (const { hook, payload } of next.hooks) this.emit({ type: 'hook', hook, payload });
+      if (!next.outputs) break;
+      this.held.delete(this.expected);
+      this.emit({ type: 'batch', offset: this.base + this.expected, outputs: next.outputs });
+      this.expected += next.outputs.length;
+    }
+    const current = this.held.get(this.expected);
+    if (current) current.hooks.length = 0;
+  }
+
+  complete(): void {
+    this.resolve();
+  }
+
+  fail(error: BatchServingError): void {
+    this.reject(error);
+  }
+
+  private emit(event: ServingEvent<unknown>): void {
+    this.send(sse(event));
+  }
+
+  private holding(offset: number): Held {
+    let held = this.held.get(offset);
+    if (!held) this.held.set(offset, (held = { hooks: [] }));
+    return held;
+  }
+}

@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+
+export * from './core';
+export * from './nest';
+export * from './transports';

@@ -1,0 +1,51 @@
+import { Catch, HttpStatus, Logger, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import { throwError, type Observable } from 'rxjs';
+import { BatchServingError, type BatchServingErrorCode } from '../core/errors';
+import { LOGGER_CONTEXT } from './nest.constants';
+
+/** HTTP status of each error code; any code not listed is 500. */
+export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<BatchServingErrorCode, number>>> = Object.freeze({
+  SERVING_NOT_FOUND: HttpStatus.NOT_FOUND,
+  INVALID_INPUT: HttpStatus.BAD_REQUEST,
+  SERVING_OVERLOADED: HttpStatus.SERVICE_UNAVAILABLE,
+  SERVING_SHUTDOWN: HttpStatus.SERVICE_UNAVAILABLE,
+  SERVING_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
+  DISPATCH_TIMEOUT: HttpStatus.GATEWAY_TIMEOUT,
+});
+
+/** The body of an HTTP error answered by BatchServingExceptionFilter. */
+export interface BatchServingErrorBody {
+  statusCode: number;
+  code: BatchServingErrorCode;
+  message: string;
+}
+
+/**
+ * Optional: answers a `BatchServingError` thrown by a route with its HTTP status (see
+ * HTTP_STATUS_BY_CODE) and `{ statusCode, code, message }`. A 500 says only "Internal server
+ * error" and logs the error, as Nest does for unknown errors: a failed batch's message carries
+ * whatever the model threw, which is not for clients. Register it with
+ * `{ provide: APP_FILTER, useClass: BatchServingExceptionFilter }`, `@UseFilters()`, or
+ * `app.useGlobalFilters(new BatchServingExceptionFilter(app.get(HttpAdapterHost)))`.
+ */
+@Catch(BatchServingError)
+export class BatchServingExceptionFilter implements ExceptionFilter<BatchServingError> {
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+
+  /** Without an HttpAdapterHost (e.g. `new BatchServingExceptionFilter()`), it answers through the Express response API. */
+  constructor(@Optional() private readonly adapterHost?: HttpAdapterHost) {}
+
+  catch(error: BatchServingError, host: ArgumentsHost): void | Observable<never> {
+    // Only HTTP has a status to map to: elsewhere (RPC) the error goes back as it was thrown.
+    if (host.getType() !== 'http') return throwError(() => error);
+    const statusCode = HTTP_STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+    if (statusCode === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.error(error.message, error.stack);
+    const message = statusCode === HttpStatus.INTERNAL_SERVER_ERROR ? 'Internal server error' : error.message;
+    const body: BatchServingErrorBody = { statusCode, code: error.code, message };
+    const response: unknown = host.switchToHttp().getResponse();
+    const adapter = this.adapterHost?.httpAdapter;
+    if (adapter) adapter.reply(response, body, statusCode);
+    else (response as { status(code: number): { json(body: unknown): void } }).status(statusCode).json(body);
+  }
+}

@@ -1,0 +1,147 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { Observable, defer, from, switchMap } from 'rxjs';
+import { ServingNotFoundError } from '../core/errors';
+import { servingNotFound, servingNotLocal } from '../core/messages';
+import { settleResult, type RunningServing } from '../core/running-serving';
+import type { ServingStats } from '../core/stats';
+import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
+import type { RemoteServing } from '../transports/transport';
+import { BATCH_SERVING_MODULE_OPTIONS } from './batch-serving.module-definition';
+import type { BatchServingModuleOptions } from './batch-serving.options';
+import { BatchServingRegistry } from './batch-serving.registry';
+import * as messages from './nest.messages';
+import { servingNameOf } from './serving-metadata.accessor';
+import { ServingReadiness } from './serving-readiness';
+import { ServingRef } from './serving-ref';
+import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
+
+type Key = string | ServingClass;
+type InlineOptions = Pick<DispatchOptions, 'context'>;
+
+/**
+ * Dispatches to servings by name or by `@Serving()` class (typed from the class). A serving
+ * hosted in this process is called directly; another goes through the transport, if one is set.
+ * Calls made before the module has started its servings wait for it.
+ */
+@Injectable()
+export class BatchServingClient {
+  constructor(
+    private readonly registry: BatchServingRegistry,
+    private readonly readiness: ServingReadiness,
+    @Inject(BATCH_SERVING_MODULE_OPTIONS) private readonly options: BatchServingModuleOptions,
+  ) {}
+
+  /** One input, one result, batched with other callers' inputs. Rejects with a BatchServingError. */
+  dispatch<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: DispatchOptions): Promise<ServingOutput<C>>;
+  dispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
+  dispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<unknown> {
+    if (!this.readiness.isOpen) return this.readiness.wait().then(() => this.dispatch(serving as string, input, options));
+    try {
+      return this.route(serving, options).dispatch(input, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Results in input order. An Iterable or AsyncIterable is pulled lazily, at most batchSize values in flight. */
+  dispatchMany<C extends ServingClass>(serving: C, inputs: ManyInputs<ServingInput<C>>, options?: DispatchOptions): Promise<ServingOutput<C>[]>;
+  dispatchMany<Out = unknown>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<Out[]>;
+  dispatchMany(serving: Key, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<unknown[]> {
+    if (!this.readiness.isOpen) return this.readiness.wait().then(() => this.dispatchMany(serving as string, inputs, options));
+    try {
+      return this.route(serving, options).dispatchMany(inputs, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Like `dispatch`, but never rejects: `{ ok: true, value }` or `{ ok: false, error }`. */
+  tryDispatch<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: DispatchOptions): Promise<DispatchResult<ServingOutput<C>>>;
+  tryDispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<DispatchResult<Out>>;
+  tryDispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<DispatchResult<unknown>> {
+    return settleResult(this.dispatch(serving as string, input, options));
+  }
+
+  /** Like `dispatchMany`, but never rejects. */
+  tryDispatchMany<C extends ServingClass>(serving: C, inputs: ManyInputs<ServingInput<C>>, options?: DispatchOptions): Promise<DispatchResult<ServingOutput<C>[]>>;
+  tryDispatchMany<Out = unknown>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<DispatchResult<Out[]>>;
+  tryDispatchMany(serving: Key, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<DispatchResult<unknown[]>> {
+    return settleResult(this.dispatchMany(serving as string, inputs, options));
+  }
+
+  /** Each part's hook events, then its raw outputs, in offset order; errors the Observable on failure. */
+  stream<C extends ServingClass>(serving: C, inputs: ManyInputs<ServingInput<C>>, options?: DispatchOptions): Observable<ServingEvent<ServingRawOutput<C>>>;
+  stream<O = unknown>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Observable<ServingEvent<O>>;
+  stream(serving: Key, inputs: ManyInputs<unknown>, options?: DispatchOptions): Observable<ServingEvent<unknown>> {
+    return this.whenReady(() => this.route(serving, options).stream(inputs, options));
+  }
+
+  /** Runs at once in the caller, no queue, no coalescing; only for a serving hosted here. */
+  inline<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: InlineOptions): Promise<ServingOutput<C>>;
+  inline<Out = unknown>(serving: string, input: unknown, options?: InlineOptions): Promise<Out>;
+  async inline(serving: Key, input: unknown, options?: InlineOptions): Promise<unknown> {
+    if (!this.readiness.isOpen) await this.readiness.wait();
+    return this.local(serving, 'inline()').inline(input, options);
+  }
+
+  /** Runs many inputs at once in the caller, in consecutive batches of at most batchSize. */
+  inlineMany<C extends ServingClass>(serving: C, inputs: ServingInput<C>[], options?: InlineOptions): Promise<ServingOutput<C>[]>;
+  inlineMany<Out = unknown>(serving: string, inputs: unknown[], options?: InlineOptions): Promise<Out[]>;
+  async inlineMany(serving: Key, inputs: unknown[], options?: InlineOptions): Promise<unknown[]> {
+    if (!this.readiness.isOpen) await this.readiness.wait();
+    return this.local(serving, 'inlineMany()').inlineMany(inputs, options);
+  }
+
+  /** Counters of a serving hosted here; without an argument, of every serving hosted here, by name. */
+  stats(serving: Key): ServingStats;
+  stats(): Record<string, ServingStats>;
+  stats(serving?: Key): ServingStats | Record<string, ServingStats> {
+    if (serving !== undefined) return this.local(serving, 'stats()').stats();
+    const all: Record<string, ServingStats> = {};
+    for (const name of this.registry.list()) all[name] = this.registry.get(name)!.stats();
+    return all;
+  }
+
+  /**
+   * One event per batch start, stop and failure of a serving hosted here; without an argument, of
+   * every serving hosted here, merged (also those registered later). Completes at shutdown.
+   */
+  telemetry(serving?: Key): Observable<BatchTelemetryEvent> {
+    return this.whenReady(() => (serving === undefined ? this.registry.telemetry() : this.registry.telemetry(this.local(serving, 'telemetry()').name)));
+  }
+
+  /** The methods of this client bound to one serving: what `@InjectServing()` injects. */
+  ref<C extends ServingClass>(serving: C): ServingRef<ServingInput<C>, ServingOutput<C>, ServingRawOutput<C>>;
+  ref<In = unknown, Out = unknown, O = unknown>(serving: string): ServingRef<In, Out, O>;
+  ref(serving: Key): ServingRef {
+    return new ServingRef(() => this, serving);
+  }
+
+  /**
+   * Where a dispatch goes: `{ distributed: true }` lets the transport pick among all members;
+   * else this process when it hosts the serving; else the transport, unless `{ local: true }`.
+   */
+  private route(serving: Key, options: DispatchOptions | undefined): RemoteServing {
+    const name = typeof serving === 'string' ? serving : servingNameOf(serving);
+    const transport = this.options.transport;
+    if (options?.distributed && transport) return transport.remote(name);
+    const running = this.registry.get(name);
+    if (running) return running;
+    if (options?.local) throw new ServingNotFoundError(servingNotLocal(name));
+    if (transport) return transport.remote(name);
+    throw new ServingNotFoundError(servingNotFound(name, this.registry.list()));
+  }
+
+  /** A serving hosted here, for what only exists here: inline runs, stats, telemetry. */
+  private local(serving: Key, what: string): RunningServing {
+    const name = typeof serving === 'string' ? serving : servingNameOf(serving);
+    const running = this.registry.get(name);
+    if (running) return running;
+    throw new ServingNotFoundError(this.options.transport ? messages.onlyLocal(name, what) : servingNotFound(name, this.registry.list()));
+  }
+
+  private whenReady<T>(work: () => Observable<T>): Observable<T> {
+    return defer(() => (this.readiness.isOpen ? work() : from(this.readiness.wait()).pipe(switchMap(work))));
+  }
+}
+

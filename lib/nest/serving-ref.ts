@@ -1,0 +1,72 @@
+import type { Observable } from 'rxjs';
+import type { ServingStats } from '../core/stats';
+import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
+import type { BatchServingClient } from './batch-serving.client';
+import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
+
+/**
+ * The client's methods bound to one serving: what `@InjectServing(nameOrClass)` injects.
+ * `In`/`Out` are what callers pass and get, `O` the raw outputs of `stream` events.
+ */
+export class ServingRef<In = unknown, Out = unknown, O = unknown> {
+  private resolved: BatchServingClient | undefined;
+
+  /** @internal Takes the client lazily: a ref may be built before the module that holds the client. */
+  constructor(
+    private readonly clientOf: () => BatchServingClient,
+    /** The serving this ref dispatches to. */
+    readonly serving: string | ServingClass,
+  ) {}
+
+  private get client(): BatchServingClient {
+    return (this.resolved ??= this.clientOf());
+  }
+
+  /** One input, one result. Rejects with a BatchServingError. */
+  dispatch(input: In, options?: DispatchOptions): Promise<Out> {
+    return this.client.dispatch<Out>(this.serving as string, input, options);
+  }
+
+  /** Results in input order; an Iterable or AsyncIterable is pulled lazily. */
+  dispatchMany(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<Out[]> {
+    return this.client.dispatchMany<Out>(this.serving as string, inputs, options);
+  }
+
+  /** Like `dispatch`, never rejects. */
+  tryDispatch(input: In, options?: DispatchOptions): Promise<DispatchResult<Out>> {
+    return this.client.tryDispatch<Out>(this.serving as string, input, options);
+  }
+
+  /** Like `dispatchMany`, never rejects. */
+  tryDispatchMany(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<DispatchResult<Out[]>> {
+    return this.client.tryDispatchMany<Out>(this.serving as string, inputs, options);
+  }
+
+  /** Hook events, then raw outputs, of each part in offset order. */
+  stream(inputs: ManyInputs<In>, options?: DispatchOptions): Observable<ServingEvent<O>> {
+    return this.client.stream<O>(this.serving as string, inputs, options);
+  }
+
+  /** Runs at once in the caller, no queue (a serving hosted here only). */
+  inline(input: In, options?: Pick<DispatchOptions, 'context'>): Promise<Out> {
+    return this.client.inline<Out>(this.serving as string, input, options);
+  }
+
+  /** Runs at once in the caller, in batches of at most batchSize (a serving hosted here only). */
+  inlineMany(inputs: In[], options?: Pick<DispatchOptions, 'context'>): Promise<Out[]> {
+    return this.client.inlineMany<Out>(this.serving as string, inputs, options);
+  }
+
+  /** Counters of the serving (hosted here only). */
+  stats(): ServingStats {
+    return this.client.stats(this.serving);
+  }
+
+  /** One event per batch start, stop and failure (hosted here only); completes at shutdown. */
+  telemetry(): Observable<BatchTelemetryEvent> {
+    return this.client.telemetry(this.serving);
+  }
+}
+
+/** The `ServingRef` of a `@Serving()` class, typed from it: `ServingRefOf<typeof EmbedServing>`. */
+export type ServingRefOf<C extends ServingClass> = ServingRef<ServingInput<C>, ServingOutput<C>, ServingRawOutput<C>>;

@@ -1,0 +1,1 @@
+export type { RemoteServing, ServingTransport } from './transport';

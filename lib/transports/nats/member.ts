@@ -1,0 +1,216 @@
+import { BatchServingError } from '../../core/errors';
+import { shuttingDown } from '../../core/messages';
+import type { RunningServing } from '../../core/running-serving';
+import type { DispatchOptions } from '../../core/types';
+import * as messages from './nats.messages';
+import {
+  DONE,
+  FAILED,
+  HELD,
+  HOOK,
+  LOST,
+  OK,
+  PART,
+  REFUSED,
+  parseControl,
+  parseRequest,
+  type ReplyItem,
+  type RequestEntry,
+  type Subjects,
+} from './protocol';
+import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
+
+/** A dispatch this process accepted from another one and has not answered yet. */
+interface Held {
+  /** Only for what can be withdrawn (a caller with a signal, a stream): an AbortController is not free. */
+  readonly controller: AbortController | undefined;
+  /** The caller cancelled or is gone: nothing more is sent for it. */
+  silenced: boolean;
+  /** Its values entered the batcher: from then on it is never refused, only answered. */
+  accepted: boolean;
+}
+
+interface Hosted {
+  readonly running: RunningServing;
+  /** Stops listening once the messages already on their way have been handled. */
+  readonly drain: () => Promise<void>;
+}
+
+/** How the member side subscribes (the transport owns the connection); the result drains the subscription. */
+export type Listen = (subject: string, handler: (data: Uint8Array, subject: string) => void) => () => Promise<void>;
+
+/**
+ * The serving side: requests that other processes send to the servings hosted here. Each entry
+ * of a request is fed to the running serving like a local dispatch (validate, mapInputs and
+ * mapResults run here, where the serving is defined), so remote values merge with local callers
+ * in the same batches. Answers for one process are coalesced per event-loop turn.
+ */
+export class Member {
+  private readonly hosted = new Map<string, Hosted>();
+  /** By calling process, then by dispatch id. */
+  private readonly held = new Map<string, Map<number, Held>>();
+  private readonly replies: Outbox<ReplyItem>;
+
+  constructor(
+    private readonly link: Link,
+    private readonly subjects: Subjects,
+    private readonly listen: Listen,
+  ) {
+    this.replies = new Outbox((origin, items) => this.send(origin, items));
+  }
+
+  host(running: RunningServing): void {
+    const name = running.name;
+    void this.hosted.get(name)?.drain();
+    // The serving comes from the subscription, never from the message: only hosted servings can be reached.
+    const drain = this.listen(this.subjects.serve(name, this.link.self), (data, subject) => this.onRequest(running, data, subject));
+    this.hosted.set(name, { running, drain });
+  }
+
+  /**
+   * Stops listening for `name`. The subscription is drained, not dropped: a request the server
+   * delivered before it took the unsubscription in is still handled (accepted, or refused so that
+   * the caller tries elsewhere), never lost. What was accepted completes and is answered.
+   */
+  async unhost(name: string): Promise<void> {
+    const hosted = this.hosted.get(name);
+    if (!hosted) return;
+    this.hosted.delete(name);
+    await hosted.drain();
+  }
+
+  isHosted(name: string): boolean {
+    return this.hosted.has(name);
+  }
+
+  local(name: string): RunningServing | undefined {
+    return this.hosted.get(name)?.running;
+  }
+
+  /** `[name, shares, batchSize]` of every serving hosted here, for the heartbeat. */
+  announce(): Array<[string, number, number]> {
+    const list: Array<[string, number, number]> = [];
+    for (const { running } of this.hosted.values()) {
+      const { weight, partitions, batchSize } = running.options;
+      list.push([running.name, weight * partitions, batchSize]);
+    }
+    return list;
+  }
+
+  /** A cancel or an audit from a calling process. */
+  onControl(data: Uint8Array, subject: string): void {
+    const message = decodeMessage(this.link, data, subject, parseControl);
+    if (!message) return;
+    const mine = this.held.get(message.from);
+    if (message.k === 'audit') {
+      // Answers go through the same outbox as results, after them: LOST means nothing more will come.
+      for (const id of message.ids) this.reply(message.from, [id, mine?.has(id) ? HELD : LOST]);
+      return;
+    }
+    for (const id of message.ids) {
+      const held = mine?.get(id);
+      if (!held) continue;
+      mine!.delete(id);
+      held.silenced = true;
+      held.controller?.abort(new Error('the caller withdrew the dispatch'));
+    }
+  }
+
+  /**
+   * Process `origin` is gone: nothing more is sent to it, and what can be withdrawn is. The rest
+   * runs to the end (its deadline, if it has one, still applies): it was accepted, and no caller
+   * that could withdraw it is left to ask.
+   */
+  callerGone(origin: string): void {
+    const mine = this.held.get(origin);
+    if (!mine) return;
+    this.held.delete(origin);
+    for (const held of mine.values()) {
+      held.silenced = true;
+      held.controller?.abort(new Error(messages.callerGone(origin)));
+    }
+  }
+
+  /** Sends the answers that are ready (at close). */
+  flush(): void {
+    this.replies.flush();
+  }
+
+  private onRequest(running: RunningServing, data: Uint8Array, subject: string): void {
+    const request = decodeMessage(this.link, data, subject, parseRequest);
+    if (!request) return;
+    for (const entry of request.e) this.accept(request.from, entry, running, subject);
+  }
+
+  private accept(origin: string, entry: RequestEntry, running: RunningServing, subject: string): void {
+    const id = entry.i;
+    // Shutting down: refused before anything ran, so the caller may try another member.
+    if (running.state !== 'running') return this.reply(origin, [id, REFUSED, 'SERVING_SHUTDOWN', shuttingDown(running.name)]);
+    let mine = this.held.get(origin);
+    if (!mine) this.held.set(origin, (mine = new Map()));
+    if (mine.has(id)) return this.link.refuse(subject, `a second dispatch with id ${id} from process ${origin} while the first is running`);
+    const controller = entry.a || entry.s ? new AbortController() : undefined;
+    const held: Held = { controller, silenced: false, accepted: false };
+    mine.set(id, held);
+    const options: DispatchOptions = { signal: controller?.signal, timeout: entry.t, context: entry.c };
+    // A dispatch is never executed inside dispatch(), and a refusal (overloaded) happens inside it:
+    // whether the queue grew tells, exactly, whether the values were taken in.
+    const before = running.batcher.queued;
+    if (entry.s) {
+      running.stream(entry.in, options).subscribe({
+        next: (event) => {
+          if (!held.silenced) this.reply(origin, event.type === 'hook' ? [id, HOOK, event.hook, event.payload] : [id, PART, event.offset, event.outputs]);
+        },
+        error: (error: unknown) => this.failed(origin, id, held, error),
+        complete: () => this.answer(origin, id, held, [id, DONE]),
+      });
+    } else {
+      running.dispatchMany(entry.in, options).then(
+        (results) => this.answer(origin, id, held, [id, OK, results]),
+        (error: unknown) => this.failed(origin, id, held, error),
+      );
+    }
+    held.accepted = running.batcher.queued !== before;
+  }
+
+  private answer(origin: string, id: number, held: Held, item: ReplyItem): void {
+    if (this.release(origin, id, held)) this.reply(origin, item);
+  }
+
+  private failed(origin: string, id: number, held: Held, error: unknown): void {
+    if (!this.release(origin, id, held)) return;
+    const code = error instanceof BatchServingError ? error.code : 'BATCH_FAILED';
+    const message = error instanceof Error ? error.message : String(error);
+    // Overloaded before its values were taken in: nothing ran, so the caller may try another member.
+    const kind = code === 'SERVING_OVERLOADED' && !held.accepted ? REFUSED : FAILED;
+    this.reply(origin, [id, kind, code, message]);
+  }
+
+  /** Forgets a finished dispatch; false when its caller no longer wants an answer. */
+  private release(origin: string, id: number, held: Held): boolean {
+    const mine = this.held.get(origin);
+    if (mine?.get(id) === held) {
+      mine.delete(id);
+      if (mine.size === 0) this.held.delete(origin);
+    }
+    return !held.silenced;
+  }
+
+  private reply(origin: string, item: ReplyItem): void {
+    this.replies.push(origin, item);
+  }
+
+  private send(origin: string, items: ReplyItem[]): void {
+    const subject = `${this.subjects.inbox(origin)}.r`;
+    const max = this.link.maxPayload();
+    encodeFitting(
+      this.link.codec,
+      max,
+      items,
+      (r) => ({ v: 1, k: 'res', from: this.link.self, r }),
+      (_, data) => this.link.publish(subject, data),
+      (item, bytes): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerTooLarge(bytes, max)],
+      (item, error): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerNotEncodable(error)],
+    );
+  }
+}

@@ -1,0 +1,210 @@
+import { Logger } from '@nestjs/common';
+import { connect, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { ServingShutdownError, ServingUnavailableError } from '../../core/errors';
+import type { RunningServing } from '../../core/running-serving';
+import type { ServingTransport } from '../transport';
+import { Caller } from './caller';
+import type { Codec } from './codec';
+import { Membership } from './membership';
+import { Member } from './member';
+import * as messages from './nats.messages';
+import type { ResolvedNatsOptions, TransportLogger } from './options';
+import { Presence } from './presence';
+import { Subjects } from './protocol';
+import { NatsRemoteServing, type RouteHost } from './remote-serving';
+import { RefusalLog } from './refusal-log';
+import type { Link } from './wire';
+
+/** NATS's own default, used until the server has told its max_payload. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/**
+ * The NATS transport: this process's connection, its membership of the groups of the servings it
+ * hosts, the member side (serving other processes) and the caller side (dispatching to them).
+ * Created by `natsTransport()`; BatchServingModule drives it through the ServingTransport seam.
+ */
+export class NatsTransport implements ServingTransport, Link, RouteHost {
+  /** This process's id on NATS: the last token of its subjects. */
+  readonly self: string = nuid.next();
+  readonly codec: Codec;
+  readonly membership: Membership;
+  private readonly subjects: Subjects;
+  private readonly member: Member;
+  private readonly presence: Presence;
+  private readonly logger: TransportLogger;
+  private readonly refusals: RefusalLog;
+  private readonly remotes = new Map<string, NatsRemoteServing>();
+  private nc: NatsConnection | undefined;
+  private callerSide: Caller | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly options: ResolvedNatsOptions) {
+    this.codec = options.codec;
+    this.logger = options.logger ?? new Logger('BatchServing');
+    this.refusals = new RefusalLog(this.logger);
+    this.subjects = new Subjects(options.subjectPrefix);
+    this.membership = new Membership(this.self, {
+      gone: (id, reason) => {
+        this.callerSide?.memberGone(id, reason);
+        this.member.callerGone(id);
+      },
+    });
+    this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler));
+    this.presence = new Presence(this, this.subjects, this.membership, () => this.member.announce());
+  }
+
+  /** Connects, joins the fleet, and learns the members already running (briefly waiting for their answers). */
+  async start(): Promise<void> {
+    if (this.closing) throw new ServingShutdownError(messages.transportClosed());
+    if (this.nc) return;
+    const nc = await connect({ name: `batch-serving ${this.self}`, ...this.options.connection });
+    this.nc = nc;
+    this.callerSide = new Caller(this, this.subjects, this.membership, this.options.memberTimeout, this.options.heartbeatInterval);
+    const inbox = this.subjects.inbox(this.self);
+    this.listen(this.subjects.heartbeat, (data, subject) => this.presence.onHeartbeat(data, subject));
+    this.listen(this.subjects.query, (data, subject, msg) => this.presence.onQuery(data, subject, msg.reply));
+    this.listen(`${inbox}.>`, (data, subject, msg) => this.onInbox(data, subject.slice(inbox.length + 1), subject, msg));
+    void this.watch(nc);
+    this.timer = setInterval(() => this.tick(), this.options.heartbeatInterval);
+    this.timer.unref();
+    this.logger.log(messages.connected(this.self, nc.getServer()));
+    await this.presence.discover(() => this.settled(nc.flush()), this.options.memberTimeout);
+  }
+
+  /** Serves `serving` to the fleet: listens on its subject, then announces it (so no one sends before we listen). */
+  async host(serving: RunningServing): Promise<void> {
+    const nc = this.connection();
+    this.member.host(serving);
+    const { weight, partitions, batchSize } = serving.options;
+    this.membership.hostHere(serving.name, weight * partitions, batchSize);
+    this.presence.beat();
+    await nc.flush();
+  }
+
+  /** Leaves the group of `name`; requests that arrive from now on get "no responders" and go to other members. */
+  async unhost(name: string): Promise<void> {
+    if (!this.member.isHosted(name)) return;
+    this.membership.unhostHere(name);
+    this.presence.beat();
+    await this.settled(this.member.unhost(name));
+  }
+
+  remote(name: string): NatsRemoteServing {
+    let remote = this.remotes.get(name);
+    if (!remote) this.remotes.set(name, (remote = new NatsRemoteServing(name, this)));
+    return remote;
+  }
+
+  /** Members of serving `name` and their shares (weight × partitions), this process included when it hosts it. */
+  members(name: string): Array<{ member: string; shares: number }> {
+    return this.membership.members(name);
+  }
+
+  /** Fails what still waits for another process, sends the answers that are ready, says goodbye, disconnects. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  // ---- RouteHost and Link ------------------------------------------------------------------
+
+  local(name: string): RunningServing | undefined {
+    return this.member.local(name);
+  }
+
+  caller(name: string): Caller {
+    if (this.closing) throw new ServingShutdownError(messages.closed(name));
+    if (!this.callerSide) throw new ServingUnavailableError(messages.notStarted(name));
+    return this.callerSide;
+  }
+
+  publish(subject: string, data: Uint8Array, reply?: string): boolean {
+    try {
+      this.connection().publish(subject, data, reply ? { reply } : undefined);
+      return true;
+    } catch (error) {
+      this.logger.warn(messages.sendFailed(subject, error));
+      return false;
+    }
+  }
+
+  maxPayload(): number {
+    return this.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  refuse(subject: string, reason: string): void {
+    this.refusals.refuse(subject, reason);
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  private connection(): NatsConnection {
+    if (!this.nc) throw new ServingUnavailableError(messages.transportNotStarted());
+    return this.nc;
+  }
+
+  /** Subscribes with a callback that never throws into the client: a failing handler is logged. */
+  private listen(subject: string, handler: (data: Uint8Array, subject: string, msg: Msg) => void): () => Promise<void> {
+    const subscription = this.connection().subscribe(subject, {
+      callback: (error, msg) => {
+        if (error) return this.logger.warn(messages.connectionError(error));
+        try {
+          handler(msg.data, msg.subject, msg);
+        } catch (failure) {
+          this.logger.error(messages.handlerFailed(msg.subject, failure));
+        }
+      },
+    });
+    return () => subscription.drain();
+  }
+
+  private onInbox(data: Uint8Array, token: string, subject: string, msg: Msg): void {
+    if (token === 'r') return this.callerSide?.onReply(data, subject);
+    if (token === 'c') return this.member.onControl(data, subject);
+    if (token === 'h') return this.presence.onHeartbeat(data, subject);
+    // The reply subject of a request message: the server says nobody listens on its subject.
+    if (/^\d+$/.test(token) && msg.headers?.code === 503 && data.length === 0) return this.callerSide?.onNoResponders(Number(token));
+    this.refuse(subject, 'not a subject of this protocol');
+  }
+
+  private tick(): void {
+    const now = performance.now();
+    if (this.nc && !this.nc.isClosed()) this.presence.beat();
+    this.membership.sweep(now, this.options.memberTimeout);
+    this.callerSide?.tick(now);
+    this.refusals.tick();
+  }
+
+  /** Connection events: logged; after a reconnection the fleet is asked again who is there. */
+  private async watch(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') this.logger.warn(messages.disconnected(status.server));
+      else if (status.type === 'reconnect') {
+        this.logger.log(messages.reconnected(status.server));
+        this.presence.ask();
+      } else if (status.type === 'error') this.logger.warn(messages.connectionError(status.error));
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.callerSide?.close();
+    const nc = this.nc;
+    if (!nc || nc.isClosed()) return;
+    this.member.flush();
+    this.presence.beat(true);
+    // drain() sends what is buffered, then closes; bounded, since it cannot while the server is away.
+    await this.settled(nc.drain());
+    if (!nc.isClosed()) await nc.close().catch(() => undefined);
+  }
+
+  /** Waits for `promise` at most memberTimeout, and never rejects. */
+  private async settled(promise: Promise<unknown> | undefined): Promise<void> {
+    if (!promise) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.memberTimeout)));
+    await Promise.race([promise.catch(() => undefined), timeout]);
+    clearTimeout(timer);
+  }
+}

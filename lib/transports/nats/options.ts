@@ -1,0 +1,78 @@
+import type { NodeConnectionOptions } from '@nats-io/transport-node';
+import { ServingConfigurationError } from '../../core/errors';
+import { jsonCodec, type Codec } from './codec';
+import * as messages from './nats.messages';
+
+/** Where the transport reports refused messages and connection events. */
+export interface TransportLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/**
+ * Options of `natsTransport()`: every NATS connection option (`servers`, `user`/`pass`, `token`,
+ * `tls`, `name`, `reconnect`, `maxReconnectAttempts`, `reconnectTimeWait`, …) is passed through to
+ * `connect()` of `@nats-io/transport-node`, plus these.
+ */
+export interface NatsTransportOptions extends NodeConnectionOptions {
+  /** First token of every subject; processes with different prefixes never see each other. Default `'batch-serving'`. */
+  subjectPrefix?: string;
+  /** How often (ms) this process announces itself and the servings it hosts. Default 1000. */
+  heartbeatInterval?: number;
+  /**
+   * A member not heard from for this long (ms) is taken for dead: dispatches it holds fail with
+   * ServingUnavailableError and new ones go to the others. A dispatch in flight this long is
+   * audited: if its member no longer holds it, it fails the same way. Default 3000.
+   */
+  memberTimeout?: number;
+  /** Encodes every message. Default JSON; every process of a fleet must use the same. */
+  codec?: Codec;
+  /** Default: Nest's `Logger` with context `BatchServing`. */
+  logger?: TransportLogger;
+}
+
+export interface ResolvedNatsOptions {
+  connection: NodeConnectionOptions;
+  subjectPrefix: string;
+  heartbeatInterval: number;
+  memberTimeout: number;
+  codec: Codec;
+  logger: TransportLogger | undefined;
+}
+
+/** The defaults, in one place. `maxReconnectAttempts: -1`: a service keeps reconnecting rather than give up after 10 tries. */
+export const DEFAULT_NATS_OPTIONS = Object.freeze({
+  subjectPrefix: 'batch-serving',
+  heartbeatInterval: 1000,
+  memberTimeout: 3000,
+  maxReconnectAttempts: -1,
+});
+
+const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+
+/** Splits our options from NATS's and refuses what cannot work, at natsTransport() time. */
+export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsOptions {
+  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, ...connection } = options;
+  const resolved: ResolvedNatsOptions = {
+    connection: { maxReconnectAttempts: DEFAULT_NATS_OPTIONS.maxReconnectAttempts, ...connection },
+    subjectPrefix: subjectPrefix ?? DEFAULT_NATS_OPTIONS.subjectPrefix,
+    heartbeatInterval: heartbeatInterval ?? DEFAULT_NATS_OPTIONS.heartbeatInterval,
+    memberTimeout: memberTimeout ?? DEFAULT_NATS_OPTIONS.memberTimeout,
+    codec: codec ?? jsonCodec,
+    logger,
+  };
+  const check = (ok: boolean, option: string, value: unknown, rule: string) => {
+    if (!ok) throw new ServingConfigurationError(messages.invalidOption(option, value, rule));
+  };
+  check(SUBJECT_TOKENS.test(resolved.subjectPrefix), 'subjectPrefix', resolved.subjectPrefix, 'dot-separated tokens of letters, digits, _ and -');
+  check(resolved.heartbeatInterval > 0 && Number.isFinite(resolved.heartbeatInterval), 'heartbeatInterval', resolved.heartbeatInterval, 'a positive number of milliseconds');
+  check(
+    Number.isFinite(resolved.memberTimeout) && resolved.memberTimeout >= 2 * resolved.heartbeatInterval,
+    'memberTimeout',
+    resolved.memberTimeout,
+    `at least twice heartbeatInterval (${resolved.heartbeatInterval} ms), so that one late heartbeat is not taken for a death`,
+  );
+  check(typeof resolved.codec?.encode === 'function' && typeof resolved.codec?.decode === 'function', 'codec', resolved.codec, 'an object with encode(message) and decode(bytes)');
+  return resolved;
+}

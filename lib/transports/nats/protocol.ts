@@ -1,0 +1,193 @@
+/*
+ * The wire protocol, version 1: subjects, message shapes, and the checks every received message
+ * passes before anything acts on it. A message that fails them is refused (logged, dropped):
+ * nothing received from the network is trusted to have the right shape.
+ *
+ * Subjects (`<p>` is `subjectPrefix`, `<name>` a serving name as one subject token, `<id>` a process):
+ *   <p>.hb                   heartbeats of every process: the servings it hosts, with their shares
+ *   <p>.hb.query             "who is there?": every process answers with its heartbeat
+ *   <p>.serve.<name>.<id>    requests for serving <name> to process <id>
+ *   <p>.in.<id>.r            replies to process <id>: results, errors, refusals, stream events
+ *   <p>.in.<id>.c            control to process <id>: cancels and audits of the requests it holds
+ *   <p>.in.<id>.<seq>        reply subject of request message <seq>: where NATS says "no responders"
+ *   <p>.in.<id>.h            answers to the query of process <id>
+ */
+
+export const PROTOCOL_VERSION = 1;
+
+/** One dispatch inside a request message. */
+export interface RequestEntry {
+  /** Id of the dispatch, unique within the sending process. */
+  i: number;
+  /** The caller's inputs; the member applies validate / mapInputs / mapResults. */
+  in: unknown[];
+  /** Set for a stream(): the member sends hook and batch events, then DONE. */
+  s?: 1;
+  /** Set when the caller may withdraw it (it has a signal): the member makes it abortable. */
+  a?: 1;
+  /** Time left (ms) before the dispatch's deadline, when it has one. */
+  t?: number;
+  /** The dispatch's `context`, for `ctx.callers`. */
+  c?: unknown;
+}
+
+export interface RequestMessage {
+  v: 1;
+  k: 'req';
+  from: string;
+  seq: number;
+  e: RequestEntry[];
+}
+
+/** Kinds of reply items: `[id, kind, ...]`. */
+export const OK = 0; //        [id, OK, results]          the dispatch's results, one per input
+export const FAILED = 1; //    [id, FAILED, code, message] a final error
+export const REFUSED = 2; //   [id, REFUSED, code, message] not accepted (busy, shutting down): retry elsewhere
+export const HOOK = 3; //      [id, HOOK, hook, payload]   a stream's hook event
+export const PART = 4; //      [id, PART, offset, outputs] a stream's batch event
+export const DONE = 5; //      [id, DONE]                  a stream completed
+export const HELD = 6; //      [id, HELD]                  audit answer: still being worked on
+export const LOST = 7; //      [id, LOST]                  audit answer: not held, and nothing more will come
+
+export type ReplyItem =
+  | [number, typeof OK, unknown[]]
+  | [number, typeof FAILED | typeof REFUSED, string, string]
+  | [number, typeof HOOK, string, unknown]
+  | [number, typeof PART, number, unknown[]]
+  | [number, typeof DONE | typeof HELD | typeof LOST];
+
+export interface ReplyMessage {
+  v: 1;
+  k: 'res';
+  from: string;
+  r: ReplyItem[];
+}
+
+export interface ControlMessage {
+  v: 1;
+  k: 'cancel' | 'audit';
+  from: string;
+  ids: number[];
+}
+
+export interface HeartbeatMessage {
+  v: 1;
+  k: 'hb';
+  from: string;
+  /** Hosted servings: `[name, shares (weight × partitions), batchSize]`. */
+  s: Array<[string, number, number]>;
+  /** The process is leaving: forget it now rather than after memberTimeout. */
+  bye?: 1;
+}
+
+/** Subject names of one fleet (one `subjectPrefix`). */
+export class Subjects {
+  readonly heartbeat: string;
+  readonly query: string;
+
+  constructor(readonly prefix: string) {
+    this.heartbeat = `${prefix}.hb`;
+    this.query = `${prefix}.hb.query`;
+  }
+
+  serve(name: string, member: string): string {
+    return `${this.prefix}.serve.${nameToken(name)}.${member}`;
+  }
+
+  inbox(member: string): string {
+    return `${this.prefix}.in.${member}`;
+  }
+}
+
+/**
+ * A serving name as one subject token: letters, digits, `_` and `-` stay, anything else (dots and
+ * wildcards included) becomes `~` and its UTF-8 bytes in hex, so no name can reach another's subject.
+ */
+export function nameToken(name: string): string {
+  if (/^[A-Za-z0-9_-]+$/.test(name)) return name;
+  let token = '';
+  for (const ch of name) {
+    if (/[A-Za-z0-9_-]/.test(ch)) token += ch;
+    else for (const byte of Buffer.from(ch)) token += `~${byte.toString(16).padStart(2, '0')}`;
+  }
+  return token || '~';
+}
+
+const ID = /^[A-Za-z0-9]{1,64}$/;
+export const isId = (value: unknown): value is string => typeof value === 'string' && ID.test(value);
+const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value) && value >= 0;
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The envelope checks shared by every kind: returns the reason to refuse, or undefined. */
+function envelope(m: unknown, kinds: readonly string[]): string | undefined {
+  if (!isObject(m)) return 'not an object';
+  if (m.v !== PROTOCOL_VERSION) return `protocol version ${String(m.v)} (this process speaks ${PROTOCOL_VERSION})`;
+  if (typeof m.k !== 'string' || !kinds.includes(m.k)) return `unexpected kind ${JSON.stringify(m.k)}`;
+  if (!isId(m.from)) return 'no valid sender id';
+  return undefined;
+}
+
+/** The request, or why it is refused. Entries are checked whole: one bad entry refuses the message. */
+export function parseRequest(m: unknown): RequestMessage | string {
+  const bad = envelope(m, ['req']);
+  if (bad) return bad;
+  const r = m as Record<string, unknown>;
+  if (!isCount(r.seq)) return 'no valid seq';
+  if (!Array.isArray(r.e)) return 'no entries';
+  for (const e of r.e as unknown[]) {
+    if (!isObject(e) || !isCount(e.i) || !Array.isArray(e.in)) return 'an entry without id or inputs';
+    if ((e.s !== undefined && e.s !== 1) || (e.a !== undefined && e.a !== 1)) return 'an entry with a bad flag';
+    if (e.t !== undefined && !(typeof e.t === 'number' && e.t > 0 && Number.isFinite(e.t))) return 'an entry with a bad timeout';
+  }
+  return m as RequestMessage;
+}
+
+export function parseReply(m: unknown): ReplyMessage | string {
+  const bad = envelope(m, ['res']);
+  if (bad) return bad;
+  if (!Array.isArray((m as Record<string, unknown>).r)) return 'no items';
+  return m as ReplyMessage;
+}
+
+/** True when a reply item has the shape its kind requires. */
+export function isReplyItem(item: unknown): item is ReplyItem {
+  if (!Array.isArray(item) || !isCount(item[0])) return false;
+  switch (item[1]) {
+    case OK:
+      return item.length === 3 && Array.isArray(item[2]);
+    case FAILED:
+    case REFUSED:
+      return item.length === 4 && typeof item[2] === 'string' && typeof item[3] === 'string';
+    case HOOK:
+      return item.length === 4 && typeof item[2] === 'string';
+    case PART:
+      return item.length === 4 && isCount(item[2]) && Array.isArray(item[3]);
+    case DONE:
+    case HELD:
+    case LOST:
+      return item.length === 2;
+    default:
+      return false;
+  }
+}
+
+export function parseControl(m: unknown): ControlMessage | string {
+  const bad = envelope(m, ['cancel', 'audit']);
+  if (bad) return bad;
+  const ids = (m as Record<string, unknown>).ids;
+  if (!Array.isArray(ids) || !ids.every(isCount)) return 'no valid ids';
+  return m as ControlMessage;
+}
+
+export function parseHeartbeat(m: unknown): HeartbeatMessage | string {
+  const bad = envelope(m, ['hb']);
+  if (bad) return bad;
+  const s = (m as Record<string, unknown>).s;
+  if (!Array.isArray(s)) return 'no servings';
+  for (const entry of s as unknown[]) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !(typeof entry[1] === 'number' && entry[1] > 0 && Number.isFinite(entry[1])) || !(isCount(entry[2]) && entry[2] > 0)) {
+      return 'a serving without name, shares or batchSize';
+    }
+  }
+  return m as HeartbeatMessage;
+}

@@ -1,0 +1,59 @@
+import { BatchExecutionError, type BatchServingError, errorFromCode } from '../../core/errors';
+import type { RequestEntry } from './protocol';
+
+/** Where the answer of a remote dispatch goes. */
+export interface CallSink {
+  /** The results, one per input (a stream: when it completed, with none). */
+  resolve(results: unknown[]): void;
+  reject(error: BatchServingError): void;
+  hook?(hook: string, payload: unknown): void;
+  part?(offset: number, outputs: unknown[]): void;
+}
+
+export interface CallOptions {
+  timeout?: number;
+  signal?: AbortSignal;
+  context?: unknown;
+  stream?: boolean;
+  /** The member for the first try, when the route already chose one. */
+  first?: string;
+}
+
+/** One dispatch sent to another process, from the first try to its answer. */
+export class RemoteCall {
+  settled = false;
+  member = '';
+  /** The request message that carried it last; 0 while it waits to be sent. */
+  seq = 0;
+  tries = 0;
+  tried: string[] | undefined;
+  deadlineAt = Infinity;
+  /** Last time anything was heard of it; an audit asks about it after memberTimeout of silence. */
+  heardAt = 0;
+  auditedAt = 0;
+  onAbort: (() => void) | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly inputs: unknown[],
+    readonly sink: CallSink,
+    readonly options: CallOptions,
+  ) {}
+}
+
+/** The entry of a request message that carries `call`. */
+export function entryOf(call: RemoteCall): RequestEntry {
+  const entry: RequestEntry = { i: call.id, in: call.inputs };
+  if (call.options.stream) entry.s = 1;
+  else if (call.options.signal) entry.a = 1;
+  // Time left rather than a date: the two machines' clocks need not agree.
+  if (call.deadlineAt !== Infinity) entry.t = Math.max(1, Math.ceil(call.deadlineAt - performance.now()));
+  if (call.options.context !== undefined) entry.c = call.options.context;
+  return entry;
+}
+
+/** The error a member sent, with its class; a code this version does not know stays a BatchExecutionError. */
+export function rebuild(code: string, message: string): BatchServingError {
+  return errorFromCode(code, message) ?? new BatchExecutionError(message);
+}

@@ -1,0 +1,49 @@
+import { Module, type DynamicModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { BatchServingExceptionFilter, BatchServingModule } from 'nestjs-batch-serving';
+import { AppConfigModule } from './app-config.module';
+import { APP_CONFIG, type AppConfig } from './config';
+import { EventsModule } from './events/events.module';
+import { IndexJobsModule } from './index-jobs/index-jobs.module';
+import { HealthModule } from './ops/health.module';
+import { KeepAliveCloser } from './ops/keep-alive-closer';
+import { MetricsModule } from './ops/metrics.module';
+import { SquaresModule } from './squares/squares.module';
+import { squares, SQUARES } from './squares/squares.serving';
+
+/**
+ * The sample application. `register(config)` rather than reading the environment here, so that
+ * tests start it on a temporary data directory; main.ts passes `configFromEnv()`.
+ */
+@Module({})
+export class AppModule {
+  static register(config: AppConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        AppConfigModule.register(config),
+        // Async, because the shutdown timeout comes from the config; global, so that every
+        // feature module can inject BatchServingClient. The @Serving() classes (events, embed)
+        // are found in their own modules.
+        BatchServingModule.forRootAsync({
+          isGlobal: true,
+          inject: [APP_CONFIG],
+          useFactory: ({ shutdownTimeoutMs }: AppConfig) => ({
+            servings: [{ ...SQUARES, serving: squares }],
+            shutdown: { mode: 'drain', timeout: shutdownTimeoutMs },
+          }),
+        }),
+        MetricsModule,
+        SquaresModule,
+        EventsModule,
+        IndexJobsModule,
+        HealthModule,
+      ],
+      providers: [
+        // A BatchServingError thrown by any route becomes its HTTP status and { statusCode, code, message }.
+        { provide: APP_FILTER, useClass: BatchServingExceptionFilter },
+        KeepAliveCloser,
+      ],
+    };
+  }
+}

@@ -1,0 +1,91 @@
+import { Test, type TestingModule } from '@nestjs/testing';
+import {
+  BatchServing,
+  BatchServingClient,
+  BatchServingModule,
+  BatchServingRegistry,
+  DEFAULT_SERVING_OPTIONS,
+  ServingConfigurationError,
+  ServingNotFoundError,
+  ServingShutdownError,
+  type BatchTelemetryEvent,
+} from '../../lib';
+import { FakeTransport, deferred, nextTurn, rejectionOf } from './helpers';
+
+const upper = BatchServing.new((values: string[]) => values.map((v) => v.toUpperCase()));
+
+describe('BatchServingRegistry: servings at run time', () => {
+  let app: TestingModule;
+  let registry: BatchServingRegistry;
+  let client: BatchServingClient;
+  let transport: FakeTransport;
+
+  beforeEach(async () => {
+    transport = new FakeTransport();
+    app = await Test.createTestingModule({
+      imports: [BatchServingModule.forRoot({ defaults: { batchSize: 8, batchTimeout: 0 }, transport })],
+    }).compile();
+    await app.init();
+    registry = app.get(BatchServingRegistry);
+    client = app.get(BatchServingClient);
+  });
+  afterEach(() => app.close());
+
+  it('register starts a serving (one per tenant, say) with its options over the module defaults', async () => {
+    const running = await registry.register('tenant-a', upper, { partitions: 2 });
+    await registry.register('tenant-b', upper);
+    expect(registry.list()).toEqual(['tenant-a', 'tenant-b']);
+    expect(running.options).toEqual({ ...DEFAULT_SERVING_OPTIONS, batchSize: 8, batchTimeout: 0, partitions: 2 });
+    expect(await client.dispatch('tenant-a', 'hi')).toBe('HI');
+    expect(await running.dispatch('direct')).toBe('DIRECT');
+    expect(transport.calls).toEqual(['start', 'host tenant-a', 'host tenant-b']);
+  });
+
+  it('register refuses a taken name and bad options', async () => {
+    await registry.register('tenant-a', upper);
+    const taken = await rejectionOf(registry.register('tenant-a', upper));
+    expect(taken).toBeInstanceOf(ServingConfigurationError);
+    expect((taken as Error).message).toContain("Two servings are named 'tenant-a'");
+    await expect(registry.register('tenant-c', upper, { maxQueueSize: 0 })).rejects.toThrow("Serving 'tenant-c' has an invalid maxQueueSize: 0");
+    expect(registry.list()).toEqual(['tenant-a']);
+  });
+
+  it('unregister lets in-flight work finish, leaves the transport group first, then forgets the serving', async () => {
+    const release = deferred();
+    await registry.register('slow', BatchServing.new(async (v: number[]) => (await release.promise, v)), { partitions: 1 });
+    const running = client.dispatch('slow', 1);
+    await nextTurn();
+    const queued = client.dispatch('slow', 2);
+    const gone = registry.unregister('slow');
+    // From now on the name is not served here: a new dispatch goes to another member (the transport).
+    expect(registry.list()).toEqual([]);
+    expect(await client.dispatch('slow', 3)).toBe('slow@remote(3)');
+    release.resolve();
+    await gone;
+    expect(await Promise.all([running, queued])).toEqual([1, 2]);
+    expect(transport.calls).toEqual(['start', 'host slow', 'unhost slow', 'remote slow']);
+    await expect(client.dispatch('slow', 4, { local: true })).rejects.toBeInstanceOf(ServingNotFoundError);
+  });
+
+  it('unregister of a name that is not running fails with ServingNotFoundError', async () => {
+    await expect(registry.unregister('nope')).rejects.toBeInstanceOf(ServingNotFoundError);
+  });
+
+  it('telemetry of all servings includes those registered later, and ends for one that is unregistered', async () => {
+    const events: BatchTelemetryEvent[] = [];
+    let completed = false;
+    const all = client.telemetry().subscribe((e) => events.push(e));
+    await registry.register('tenant-a', upper);
+    client.telemetry('tenant-a').subscribe({ complete: () => (completed = true) });
+    await client.dispatch('tenant-a', 'x');
+    await registry.unregister('tenant-a');
+    all.unsubscribe();
+    expect(events.map((e) => `${e.serving} ${e.type}`)).toEqual(['tenant-a start', 'tenant-a stop']);
+    expect(completed).toBe(true);
+  });
+
+  it('register during shutdown fails with ServingShutdownError', async () => {
+    await app.close();
+    await expect(registry.register('late', upper)).rejects.toBeInstanceOf(ServingShutdownError);
+  });
+});
