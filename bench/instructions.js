@@ -9,7 +9,8 @@
  * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
  * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
  *
- *   node bench/instructions.js [--values N]      (about a minute per contender; needs valgrind)
+ *   node bench/instructions.js [--values N] [--only ours,dataloader,bare]
+ *   (about half a minute per contender; needs valgrind)
  */
 const { execFileSync, spawn } = require('node:child_process');
 
@@ -98,7 +99,7 @@ function count(contender, n) {
   });
 }
 
-async function parent(n) {
+async function parent(n, only) {
   try {
     execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -107,14 +108,15 @@ async function parent(n) {
   }
   const results = {};
   // Two cores: run a contender's two counts side by side; counts do not depend on load.
-  for (const contender of Object.keys(contenders)) {
+  for (const contender of only ?? Object.keys(contenders)) {
     const [base, full] = await Promise.all([count(contender, 0), count(contender, n)]);
     results[contender] = (full - base) / n;
     process.stderr.write(`${contender}: ${results[contender].toFixed(0)} instructions/value\n`);
   }
   console.log(`\ninstructions per value (callgrind, ${n.toLocaleString('en-US')} values after a ${WARMUP.toLocaleString('en-US')}-value warm-up)`);
   for (const [contender, ipv] of Object.entries(results)) {
-    console.log(`${contender.padEnd(12)} ${ipv.toFixed(0).padStart(6)}   ${(ipv / results.dataloader).toFixed(2)}x DataLoader`);
+    const ratio = results.dataloader ? `   ${(ipv / results.dataloader).toFixed(2)}x DataLoader` : '';
+    console.log(`${contender.padEnd(12)} ${ipv.toFixed(0).padStart(6)}${ratio}`);
   }
 }
 
@@ -126,7 +128,8 @@ if (argv[0] === '--child') {
   });
 } else {
   const i = argv.indexOf('--values');
-  parent(i >= 0 ? Number(argv[i + 1]) : 200_000).catch((error) => {
+  const o = argv.indexOf('--only');
+  parent(i >= 0 ? Number(argv[i + 1]) : 200_000, o >= 0 ? argv[o + 1].split(',') : undefined).catch((error) => {
     console.error(error);
     process.exit(1);
   });

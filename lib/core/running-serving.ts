@@ -51,16 +51,27 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (refused) return Promise.reject(refused);
     const timeout = options?.timeout ?? this.options.timeout;
     if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
-    return new Promise<Out>((resolve, reject) => {
-      if (this.spec.validate) {
-        try {
-          this.spec.validate(input);
-        } catch (cause) {
-          return reject(new InvalidInputError(messages.invalidInput(this.name, cause), { cause }));
-        }
-      }
-      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve as (v: unknown) => void), timeout, options?.signal);
-    });
+    // A shared executor: a closure per call would allocate its context and itself on every dispatch.
+    const promise = new Promise<Out>(captureResolve);
+    const resolve = captured!;
+    captured = undefined;
+    try {
+      if (this.spec.validate) this.check(input);
+      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve), timeout, options?.signal);
+    } catch (error) {
+      // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
+      resolve(Promise.reject(error));
+    }
+    return promise;
+  }
+
+  /** validate for one input; throws InvalidInputError naming the serving. */
+  private check(input: In): void {
+    try {
+      this.spec.validate!(input);
+    } catch (cause) {
+      throw new InvalidInputError(messages.invalidInput(this.name, cause), { cause });
+    }
   }
 
   /** Many inputs, their results in order. An iterable is pulled lazily, at most batchSize values in flight. */
@@ -192,6 +203,13 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (error instanceof BatchServingError) return error;
     return new InvalidInputError(messages.inputsIterableFailed(this.name, error), { cause: error });
   }
+}
+
+/** Where `captureResolve` leaves the resolve of the promise being made. */
+let captured: ((value: unknown) => void) | undefined;
+
+function captureResolve(resolve: (value: never) => void): void {
+  captured = resolve as (value: unknown) => void;
 }
 
 /** `{ ok: true, value }` or `{ ok: false, error }`: what tryDispatch gives, never a rejection. */
