@@ -14,17 +14,19 @@ export interface BatchHost {
 /**
  * One execution: the values, which dispatch owns which contiguous slice of them, and the
  * `BatchContext` handed to the batch function (the batch is its own context, saving an object).
- * Slices are kept in parallel arrays so that building a batch allocates nothing per caller.
+ * Slices are kept in parallel arrays so that building a batch allocates nothing per caller; a
+ * batch of all that waited is the key queue's slab itself (see key-queue.ts).
  */
 export class Batch<I = any, O = any> implements BatchContext {
   partition = 0;
-  readonly values: I[];
-  readonly owners: Dispatch<I, O>[];
-  /** Index, in its owner's values, of each slice's first value. */
-  readonly starts: number[];
-  readonly counts: number[];
+  /**
+   * Index, in its owner's values, of each slice's first value, and the slice's length. Left out
+   * while every slice is one whole one-value dispatch, (0, 1): see `startOf` and `countOf`.
+   */
+  starts: number[] | undefined;
+  counts: number[] | undefined;
   /** Number of slices (owners) so far. */
-  private slices = 0;
+  private slices: number;
   /** Outputs were delivered or the batch failed: later emits are dropped. */
   finished = false;
   startedAt = 0;
@@ -32,49 +34,67 @@ export class Batch<I = any, O = any> implements BatchContext {
   private controller: AbortController | undefined;
   private live = 0;
   private callerList: BatchCaller[] | undefined;
+  /** Fixed as values are added: the batch function may mutate the array it is given. */
+  size: number;
 
   /**
-   * `capacity`: the values the batch will hold, when known. The arrays are made that size once
-   * and written by index (growing them push by push showed in profiles), then trimmed.
+   * Either the arrays of a slab, as they are (`size` values), or arrays to `add` to: made the size
+   * the batch will have and written by index (growing them push by push showed in profiles).
    */
   constructor(
     private readonly host: BatchHost,
     readonly batchKey: string,
-    capacity = 0,
+    readonly values: I[] = [],
+    readonly owners: Dispatch<I, O>[] = [],
+    starts?: number[],
+    counts?: number[],
+    size = 0,
   ) {
-    this.values = new Array(capacity);
-    this.owners = new Array(capacity);
-    this.starts = new Array(capacity);
-    this.counts = new Array(capacity);
+    this.starts = starts;
+    this.counts = counts;
+    this.size = size;
+    this.slices = size === 0 ? 0 : owners.length;
   }
 
-  /** Fixed as values are added: the batch function may mutate the array it is given. */
-  size = 0;
+  startOf(slice: number): number {
+    return this.starts ? this.starts[slice] : 0;
+  }
+
+  countOf(slice: number): number {
+    return this.counts ? this.counts[slice] : 1;
+  }
 
   add(owner: Dispatch<I, O>, start: number, count: number): void {
     const slice = this.slices++;
     this.owners[slice] = owner;
-    this.starts[slice] = start;
-    this.counts[slice] = count;
-    if (owner.end === 1) this.values[this.size++] = owner.value;
-    else {
-      const values = owner.values;
-      for (let i = start, end = start + count; i < end; i++) this.values[this.size++] = values[i];
+    if (start === 0 && count === 1) {
+      if (this.starts) (this.starts[slice] = 0), (this.counts![slice] = 1);
+      this.values[this.size++] = owner.end === 1 ? owner.value : owner.values[0];
+      return;
     }
+    if (!this.starts) {
+      this.starts = new Array(slice + 1).fill(0);
+      this.counts = new Array(slice + 1).fill(1);
+    }
+    this.starts[slice] = start;
+    this.counts![slice] = count;
+    const values = owner.values;
+    for (let i = start, end = start + count; i < end; i++) this.values[this.size++] = values[i];
   }
 
   /** Cuts the arrays to what was added. */
   trim(): void {
     this.values.length = this.size;
-    this.owners.length = this.starts.length = this.counts.length = this.slices;
+    this.owners.length = this.slices;
+    if (this.starts) this.starts.length = this.counts!.length = this.slices;
   }
 
   /** Built on first use: most batch functions never look. */
   get callers(): ReadonlyArray<BatchCaller> {
     if (!this.callerList) {
       const list: BatchCaller[] = [];
-      for (let i = 0, offset = 0; i < this.owners.length; offset += this.counts[i++]) {
-        list.push({ offset, size: this.counts[i], context: this.owners[i].context });
+      for (let i = 0, offset = 0; i < this.owners.length; offset += this.countOf(i++)) {
+        list.push({ offset, size: this.countOf(i), context: this.owners[i].context });
       }
       this.callerList = list;
     }
@@ -115,14 +135,14 @@ export class Batch<I = any, O = any> implements BatchContext {
       throw new BatchResultLengthError(hookPayloadLength(this.host.name, hook, got, this.size));
     }
     if (this.finished) return;
-    for (let i = 0, offset = 0; i < this.owners.length; offset += this.counts[i++]) {
+    for (let i = 0, offset = 0; i < this.owners.length; offset += this.countOf(i++)) {
       const owner = this.owners[i];
       if (owner.settled || !owner.streams) continue;
       const entry =
         typeof payload === 'function'
           ? payload(this.callers[i])
-          : (payload as readonly unknown[]).slice(offset, offset + this.counts[i]);
-      owner.hook(this.starts[i], hook, entry);
+          : (payload as readonly unknown[]).slice(offset, offset + this.countOf(i));
+      owner.hook(this.startOf(i), hook, entry);
     }
   }
 }

@@ -158,7 +158,7 @@ export class Batcher<I, O> implements BatchHost {
     });
     for (const key of this.keys.values()) {
       if (mode === 'reject') {
-        for (const run of [...key.runs]) this.fail(run.dispatch, new ServingShutdownError(messages.shuttingDown(this.name)));
+        for (const d of key.waiting()) this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
       } else if (key.queued > 0) {
         key.closeWindow();
         key.windowOpen = key.expired = true;
@@ -189,14 +189,13 @@ export class Batcher<I, O> implements BatchHost {
     }
     // A dispatch of one key is its own run, as without batch keys.
     if (stretches.length === 1) return [[stretches[0].key, d]];
-    const runs = stretches.map(({ key, start, end }): [string, Run] => [key, { dispatch: d, next: start, end, queue: undefined }]);
+    const runs = stretches.map(({ key, start, end }): [string, Run] => [key, { dispatch: d, next: start, end, slab: undefined }]);
     (d.extras ??= {}).runs = runs.map(([, run]) => run);
     return runs;
   }
 
   private enqueue(key: KeyQueue, run: Run, count: number): void {
-    run.queue = key;
-    key.runs.push(run);
+    key.slab.add(run, count);
     key.queued += count;
     this.queued += count;
     if (!key.windowOpen) this.openWindow(key);
@@ -261,13 +260,16 @@ export class Batcher<I, O> implements BatchHost {
   }
 
   private withdrawRun(run: Run): void {
+    const slab = run.slab;
+    // Values wait only in their key queue's current slab: a slab handed over is a batch.
+    if (!slab || slab.key.slab !== slab) return;
     const left = run.end - run.next;
-    if (left === 0 || !run.queue) return;
+    if (left === 0) return;
     run.next = run.end;
-    const key = run.queue;
+    const key = slab.key;
     key.queued -= left;
     this.queued -= left;
-    key.noteWithdrawn();
+    slab.noteWithdrawn(left);
     // Its window was opened for values that are gone: the next value opens a window of its own.
     if (key.queued === 0) this.retire(key);
   }
@@ -278,6 +280,8 @@ export class Batcher<I, O> implements BatchHost {
    */
   private retire(key: KeyQueue): void {
     key.closeWindow();
+    // Only withdrawn values can be left in the slab.
+    if (key.slab.slices > 0) key.slab.clear();
     if (key !== this.defaultQueue && !key.due && this.keys.get(key.name) === key) this.keys.delete(key.name);
   }
 
@@ -293,7 +297,7 @@ export class Batcher<I, O> implements BatchHost {
         key.due = false;
         const batch = this.take(key);
         // Checking the runs too means a miscount can never turn this loop into a livelock.
-        if (key.queued === 0 || key.runs.size === 0) this.retire(key);
+        if (key.queued === 0 || key.slab.size === key.slab.valueHead) this.retire(key);
         else if (key.expired || key.queued >= this.options.batchSize) this.markDue(key);
         if (batch) this.start(batch);
       }
@@ -302,30 +306,13 @@ export class Batcher<I, O> implements BatchHost {
     }
   }
 
-  /** Moves up to batchSize values, in arrival order, from the key queue into a new batch. */
+  /** Up to batchSize values, in arrival order, from the key queue, as a batch. */
   private take(key: KeyQueue): Batch<I, O> | undefined {
-    const batch = new Batch<I, O>(this, key.name, Math.min(this.options.batchSize, key.queued));
-    let space = this.options.batchSize;
-    while (space > 0) {
-      const run = key.runs.peek();
-      if (!run) break;
-      const left = run.end - run.next;
-      if (left > 0) {
-        const n = left < space ? left : space;
-        batch.add(run.dispatch, run.next, n);
-        run.next += n;
-        space -= n;
-        if (n < left) break;
-      } else {
-        key.withdrawn = Math.max(0, key.withdrawn - 1);
-      }
-      key.runs.shift();
-    }
-    const taken = this.options.batchSize - space;
-    key.queued -= taken;
-    this.queued -= taken;
-    batch.trim();
-    return taken > 0 ? batch : undefined;
+    const batch = key.take<I, O>(this, this.options.batchSize);
+    if (!batch) return undefined;
+    key.queued -= batch.size;
+    this.queued -= batch.size;
+    return batch;
   }
 
   private start(batch: Batch<I, O>): void {
@@ -389,9 +376,17 @@ export class Batcher<I, O> implements BatchHost {
     }
     batch.finished = true;
     const { owners, starts, counts } = batch;
+    if (!counts) {
+      // Every slice is one whole one-value dispatch: value i is owner i's.
+      for (let i = 0; i < owners.length; i++) {
+        const d = owners[i];
+        if (!d.settled) this.deliverSlice(d, out as O[], i, 0, 1);
+      }
+      return true;
+    }
     for (let i = 0, offset = 0; i < owners.length; offset += counts[i++]) {
       const d = owners[i];
-      if (!d.settled) this.deliverSlice(d, out as O[], offset, starts[i], counts[i]);
+      if (!d.settled) this.deliverSlice(d, out as O[], offset, starts![i], counts[i]);
     }
     return true;
   }
@@ -489,7 +484,7 @@ export class Batcher<I, O> implements BatchHost {
   private force(timeoutMs: number): void {
     this.forced = true;
     const error = () => new ServingShutdownError(messages.shutdownDeadline(this.name, timeoutMs));
-    for (const key of this.keys.values()) for (const run of [...key.runs]) this.fail(run.dispatch, error());
+    for (const key of this.keys.values()) for (const d of key.waiting()) this.fail(d, error());
     for (const batch of [...this.running]) {
       batch.abort(error());
       this.failAll(batch, error());

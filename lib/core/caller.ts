@@ -2,7 +2,7 @@ import { NO_STAMP, type TurnStamp } from './clock';
 import type { DispatchExtras, QueuedDispatch } from './dispatch';
 import { BatchExecutionError, BatchResultLengthError, InvalidInputError, type BatchServingError } from './errors';
 import * as messages from './messages';
-import type { KeyQueue } from './key-queue';
+import type { Slab } from './key-queue';
 import type { ServingSpec } from './serving';
 
 /*
@@ -62,7 +62,7 @@ export class PromiseDispatch implements QueuedDispatch<unknown, unknown> {
   readonly dispatch: PromiseDispatch = this;
   next = 0;
   readonly end: number;
-  queue: KeyQueue | undefined = undefined;
+  slab: Slab | undefined = undefined;
   settled = false;
   enqueuedAt: TurnStamp = NO_STAMP;
   extras: DispatchExtras | undefined = undefined;
@@ -117,7 +117,7 @@ export interface CallerSide {
  */
 export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
   next = 0;
-  queue: KeyQueue | undefined = undefined;
+  slab: Slab | undefined = undefined;
   settled = false;
   enqueuedAt: TurnStamp = NO_STAMP;
   extras: DispatchExtras | undefined = undefined;

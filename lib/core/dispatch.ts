@@ -1,18 +1,18 @@
 import type { TurnStamp } from './clock';
 import { NO_STAMP } from './clock';
 import type { BatchServingError } from './errors';
-import type { KeyQueue } from './key-queue';
+import type { Slab } from './key-queue';
 import type { Batch } from './batch';
 
 /** A contiguous run of one dispatch's values with one batch key: what a key queue holds. */
 export interface Run {
   readonly dispatch: QueuedDispatch<any, any>;
-  /** Index of the next value to put into a batch. */
+  /** Index of the first value not yet taken into a batch. */
   next: number;
   /** One past the last value of the run. */
   readonly end: number;
-  /** The key queue the run waits in. */
-  queue: KeyQueue | undefined;
+  /** The slab the run was written to; its values wait while that is its key queue's slab. */
+  slab: Slab | undefined;
 }
 
 /** Extra state that most dispatches never need, kept off the common object to keep it small. */
@@ -61,7 +61,7 @@ export abstract class Dispatch<I, O> implements QueuedDispatch<I, O> {
   readonly dispatch: Dispatch<I, O> = this;
   next = 0;
   readonly end: number;
-  queue: KeyQueue | undefined = undefined;
+  slab: Slab | undefined = undefined;
   settled = false;
   enqueuedAt: TurnStamp = NO_STAMP;
   extras: DispatchExtras | undefined = undefined;

@@ -32,7 +32,7 @@ export async function bisect<I, O>(batcher: Batcher<I, O>, failed: Batch<I, O>, 
   for (const half of [live.slice(0, middle), live.slice(middle)]) {
     const part = new Batch<I, O>(batcher, failed.batchKey);
     part.partition = failed.partition;
-    for (const i of half) if (!failed.owners[i].settled) part.add(failed.owners[i], failed.starts[i], failed.counts[i]);
+    for (const i of half) if (!failed.owners[i].settled) part.add(failed.owners[i], failed.startOf(i), failed.countOf(i));
     part.trim();
     if (part.size === 0) continue;
     const outcome = await runOnce(batcher, part);

@@ -26,6 +26,8 @@ const scenario = fc.record({
   batchTimeout: fc.constantFrom(0, 5, 20),
   maxQueueSize: fc.constantFrom(4, 12, 1000),
   isolateFailures: fc.boolean(),
+  /** Values keyed by parity: a request of several values is cut into runs, one per key queue. */
+  keyed: fc.boolean(),
   sync: fc.boolean(),
   syncOutcomes: fc.array(outcome, { minLength: 1, maxLength: 8 }),
   steps: fc.array(step, { maxLength: 40 }),
@@ -83,6 +85,7 @@ async function run(s: Scenario): Promise<void> {
   const fn = (values: number[], ctx: BatchContext) => {
     if (values.length === 0 || values.length > s.batchSize) problems.push(`batch of ${values.length} with batchSize ${s.batchSize}`);
     if (ctx.size !== values.length) problems.push('ctx.size differs from values.length');
+    if (s.keyed && new Set(values.map((v) => v % 2)).size > 1) problems.push(`batch ${JSON.stringify(values)} mixes batch keys`);
     const exec: Execution = { values: [...values], seq: ++seq };
     executions.push(exec);
     if (s.sync) {
@@ -94,7 +97,8 @@ async function run(s: Scenario): Promise<void> {
     return new Promise<number[]>((resolve, reject) => pending.push({ values, exec, resolve: resolve as (v: unknown) => void, reject }));
   };
 
-  const serving: RunningServing<number, number> = BatchServing.start(BatchServing.new(fn), {
+  const definition = BatchServing.new(fn);
+  const serving: RunningServing<number, number> = BatchServing.start(s.keyed ? definition.batchKey((v: number) => String(v % 2)) : definition, {
     name: 'prop',
     batchSize: s.batchSize,
     partitions: s.partitions,
