@@ -91,13 +91,13 @@ export class Batcher<I, O> implements BatchHost {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
     }
     if (signal && !this.watch(d, signal)) return;
-    d.enqueuedAt = turnStamp();
+    const now = (d.enqueuedAt = turnStamp()).ms;
     if (this.keyOf) {
       const runs = this.splitByKey(d);
       if (!runs) return;
-      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next);
+      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next, now);
     } else {
-      this.enqueue(this.defaultQueue, d, n);
+      this.enqueue(this.defaultQueue, d, n, now);
     }
     if (timeout !== undefined) this.deadlines.add(d, timeout);
   }
@@ -194,11 +194,12 @@ export class Batcher<I, O> implements BatchHost {
     return runs;
   }
 
-  private enqueue(key: KeyQueue, run: Run, count: number): void {
+  private enqueue(key: KeyQueue, run: Run, count: number, now: number): void {
     key.slab.add(run, count);
     key.queued += count;
     this.queued += count;
-    if (!key.windowOpen) this.openWindow(key);
+    if (!key.windowOpen) this.openWindow(key, now);
+    else if (now >= key.closesAt) this.closeLate(key);
     if (key.queued >= this.options.batchSize && !key.due) {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
@@ -206,7 +207,7 @@ export class Batcher<I, O> implements BatchHost {
     }
   }
 
-  private openWindow(key: KeyQueue): void {
+  private openWindow(key: KeyQueue, now: number): void {
     key.windowOpen = true;
     key.expired = false;
     if (this.options.batchTimeout === 0) {
@@ -214,8 +215,22 @@ export class Batcher<I, O> implements BatchHost {
       this.turnKeys.push(key);
       this.scheduleTurn();
     } else {
+      key.closesAt = now + this.options.batchTimeout;
       key.timer = setTimeout(onWindowTimer, this.options.batchTimeout, this, key);
     }
+  }
+
+  /**
+   * A value arrived after its window should have closed: the timer is late (timers run on a clock
+   * of whole milliseconds, read once per loop iteration, and a busy loop reaches them late). The
+   * window closes with this turn instead, still never inside dispatch().
+   */
+  private closeLate(key: KeyQueue): void {
+    clearTimeout(key.timer);
+    key.timer = undefined;
+    key.closesAt = Infinity;
+    this.turnKeys.push(key);
+    this.scheduleTurn();
   }
 
   /** @internal The window timer of `key` fired. */

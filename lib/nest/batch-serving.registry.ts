@@ -25,6 +25,9 @@ interface Entry {
 export class BatchServingRegistry {
   private readonly logger = new Logger(LOGGER_CONTEXT);
   private readonly entries = new Map<string, Entry>();
+  /** The last name looked up and its entry: most processes route nearly every dispatch to one serving. */
+  private lastName: string | undefined;
+  private lastEntry: Entry | undefined;
   private readonly added = new Subject<RunningServing>();
   /** A serving finished stopping: its telemetry completes. */
   private readonly removed = new Subject<RunningServing>();
@@ -50,7 +53,7 @@ export class BatchServingRegistry {
     const entry = this.entries.get(name);
     if (!entry) throw new ServingNotFoundError(messages.notRegistered(name, this.list()));
     // Forgotten first: from now on the name routes elsewhere (another member) or is not found.
-    this.entries.delete(name);
+    this.forget(name);
     await this.stop(entry.running, 'drain', this.options.shutdown?.timeout ?? DEFAULT_SHUTDOWN.timeout);
     this.removed.next(entry.running);
     this.logger.log(messages.unregistered(name));
@@ -63,7 +66,16 @@ export class BatchServingRegistry {
 
   /** The running serving `name` of this process, if any. */
   get(name: string): RunningServing | undefined {
-    return this.entries.get(name)?.running;
+    if (name === this.lastName) return this.lastEntry!.running;
+    const entry = this.entries.get(name);
+    if (entry) (this.lastName = name), (this.lastEntry = entry);
+    return entry?.running;
+  }
+
+  /** Every removal goes through here, so that `get` never answers from a forgotten entry. */
+  private forget(name: string): void {
+    this.entries.delete(name);
+    this.lastName = this.lastEntry = undefined;
   }
 
   /** @internal Where the running serving `name` was declared. */
@@ -84,7 +96,7 @@ export class BatchServingRegistry {
       await this.options.transport?.host(running);
     } catch (error) {
       // Half-started is worse than not started: the caller (or init) sees the error and nothing runs.
-      this.entries.delete(name);
+      this.forget(name);
       await running.close('reject', 0);
       this.removed.next(running);
       throw error;

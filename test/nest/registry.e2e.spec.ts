@@ -65,6 +65,10 @@ describe('BatchServingRegistry: servings at run time', () => {
     expect(await Promise.all([running, queued])).toEqual([1, 2]);
     expect(transport.calls).toEqual(['start', 'host slow', 'unhost slow', 'remote slow']);
     await expect(client.dispatch('slow', 4, { local: true })).rejects.toBeInstanceOf(ServingNotFoundError);
+    // The name taken again routes to the new serving, not to the one looked up last.
+    const again = await registry.register('slow', upper);
+    expect(await client.dispatch('slow', 'five', { local: true })).toBe('FIVE');
+    expect(registry.get('slow')).toBe(again);
   });
 
   it('unregister of a name that is not running fails with ServingNotFoundError', async () => {
