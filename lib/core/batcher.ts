@@ -91,13 +91,13 @@ export class Batcher<I, O> implements BatchHost {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
     }
     if (signal && !this.watch(d, signal)) return;
-    const now = (d.enqueuedAt = turnStamp()).ms;
+    d.enqueuedAt = turnStamp();
     if (this.keyOf) {
       const runs = this.splitByKey(d);
       if (!runs) return;
-      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next, now);
+      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next);
     } else {
-      this.enqueue(this.defaultQueue, d, n, now);
+      this.enqueue(this.defaultQueue, d, n);
     }
     if (timeout !== undefined) this.deadlines.add(d, timeout);
   }
@@ -194,12 +194,11 @@ export class Batcher<I, O> implements BatchHost {
     return runs;
   }
 
-  private enqueue(key: KeyQueue, run: Run, count: number, now: number): void {
+  private enqueue(key: KeyQueue, run: Run, count: number): void {
     key.slab.add(run, count);
     key.queued += count;
     this.queued += count;
-    if (!key.windowOpen) this.openWindow(key, now);
-    else if (now >= key.closesAt) this.closeLate(key);
+    if (!key.windowOpen) this.openWindow(key);
     if (key.queued >= this.options.batchSize && !key.due) {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
@@ -207,7 +206,7 @@ export class Batcher<I, O> implements BatchHost {
     }
   }
 
-  private openWindow(key: KeyQueue, now: number): void {
+  private openWindow(key: KeyQueue): void {
     key.windowOpen = true;
     key.expired = false;
     if (this.options.batchTimeout === 0) {
@@ -215,22 +214,8 @@ export class Batcher<I, O> implements BatchHost {
       this.turnKeys.push(key);
       this.scheduleTurn();
     } else {
-      key.closesAt = now + this.options.batchTimeout;
       key.timer = setTimeout(onWindowTimer, this.options.batchTimeout, this, key);
     }
-  }
-
-  /**
-   * A value arrived after its window should have closed: the timer is late (timers run on a clock
-   * of whole milliseconds, read once per loop iteration, and a busy loop reaches them late). The
-   * window closes with this turn instead, still never inside dispatch().
-   */
-  private closeLate(key: KeyQueue): void {
-    clearTimeout(key.timer);
-    key.timer = undefined;
-    key.closesAt = Infinity;
-    this.turnKeys.push(key);
-    this.scheduleTurn();
   }
 
   /** @internal The window timer of `key` fired. */

@@ -16,8 +16,6 @@ export class KeyQueue {
   /** In the batcher's list of keys that may start a batch. */
   due = false;
   timer: NodeJS.Timeout | undefined = undefined;
-  /** When the open window ends (ms, turn-stamp clock); Infinity when it ends with the turn or is closed. */
-  closesAt = Infinity;
 
   constructor(readonly name: string) {
     this.slab = new Slab(this, 0);
@@ -52,7 +50,6 @@ export class KeyQueue {
   closeWindow(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    this.closesAt = Infinity;
     this.windowOpen = false;
     this.expired = false;
   }
