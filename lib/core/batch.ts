@@ -11,13 +11,43 @@ export interface BatchHost {
   readonly forced: boolean;
 }
 
+/** Values laid out in slices, as a batch holds them and a key queue's slab keeps them. */
+export interface SliceLayout {
+  readonly values: unknown[];
+  /** Per slice, once a slice is not (0, 1): the first index in its owner's values, and how many. */
+  starts: number[] | undefined;
+  counts: number[] | undefined;
+  /** Values written. */
+  size: number;
+}
+
+/**
+ * Writes slice `slice`: `count` values of `owner` from `start`. A whole one-value dispatch is the
+ * (0, 1) that `starts`/`counts` leave out; the first slice that is not makes them, for all slices.
+ */
+export function writeSlice(into: SliceLayout, slice: number, owner: Dispatch<any, any>, start: number, count: number): void {
+  if (start === 0 && count === 1) {
+    if (into.starts) (into.starts[slice] = 0), (into.counts![slice] = 1);
+    into.values[into.size++] = owner.end === 1 ? owner.value : owner.values[0];
+    return;
+  }
+  if (!into.starts) {
+    into.starts = new Array(slice + 1).fill(0);
+    into.counts = new Array(slice + 1).fill(1);
+  }
+  into.starts[slice] = start;
+  into.counts![slice] = count;
+  const values = owner.values;
+  for (let i = start, end = start + count; i < end; i++) into.values[into.size++] = values[i];
+}
+
 /**
  * One execution: the values, which dispatch owns which contiguous slice of them, and the
  * `BatchContext` handed to the batch function (the batch is its own context, saving an object).
  * Slices are kept in parallel arrays so that building a batch allocates nothing per caller; a
  * batch of all that waited is the key queue's slab itself (see key-queue.ts).
  */
-export class Batch<I = any, O = any> implements BatchContext {
+export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   partition = 0;
   /**
    * Index, in its owner's values, of each slice's first value, and the slice's length. Left out
@@ -67,19 +97,7 @@ export class Batch<I = any, O = any> implements BatchContext {
   add(owner: Dispatch<I, O>, start: number, count: number): void {
     const slice = this.slices++;
     this.owners[slice] = owner;
-    if (start === 0 && count === 1) {
-      if (this.starts) (this.starts[slice] = 0), (this.counts![slice] = 1);
-      this.values[this.size++] = owner.end === 1 ? owner.value : owner.values[0];
-      return;
-    }
-    if (!this.starts) {
-      this.starts = new Array(slice + 1).fill(0);
-      this.counts = new Array(slice + 1).fill(1);
-    }
-    this.starts[slice] = start;
-    this.counts![slice] = count;
-    const values = owner.values;
-    for (let i = start, end = start + count; i < end; i++) this.values[this.size++] = values[i];
+    writeSlice(this, slice, owner, start, count);
   }
 
   /** Cuts the arrays to what was added. */

@@ -376,17 +376,11 @@ export class Batcher<I, O> implements BatchHost {
     }
     batch.finished = true;
     const { owners, starts, counts } = batch;
-    if (!counts) {
-      // Every slice is one whole one-value dispatch: value i is owner i's.
-      for (let i = 0; i < owners.length; i++) {
-        const d = owners[i];
-        if (!d.settled) this.deliverSlice(d, out as O[], i, 0, 1);
-      }
-      return true;
-    }
-    for (let i = 0, offset = 0; i < owners.length; offset += counts[i++]) {
+    for (let i = 0, offset = 0; i < owners.length; i++) {
       const d = owners[i];
-      if (!d.settled) this.deliverSlice(d, out as O[], offset, starts![i], counts[i]);
+      const count = counts ? counts[i] : 1;
+      if (!d.settled) this.deliverSlice(d, out as O[], offset, starts ? starts[i] : 0, count);
+      offset += count;
     }
     return true;
   }

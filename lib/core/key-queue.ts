@@ -1,5 +1,5 @@
 import type { Run } from './dispatch';
-import { Batch, type BatchHost } from './batch';
+import { Batch, writeSlice, type BatchHost, type SliceLayout } from './batch';
 
 /**
  * The values waiting under one batch key, and the window of the batch they are forming.
@@ -62,7 +62,7 @@ export class KeyQueue {
  * then every slice is (0, 1). Withdrawn values stay in place, counted, until the slab is
  * compacted: before a batch is taken, or once they are most of it.
  */
-export class Slab {
+export class Slab implements SliceLayout {
   values: unknown[];
   runs: Array<Run | undefined>;
   starts: number[] | undefined = undefined;
@@ -91,19 +91,8 @@ export class Slab {
     const slice = this.slices++;
     this.runs[slice] = run;
     run.slab = this;
-    const d = run.dispatch;
-    if (d !== run) this.cutRuns = true;
-    const start = run.next;
-    if (start === 0 && count === 1) {
-      if (this.starts) (this.starts[slice] = 0), (this.counts![slice] = 1);
-      this.values[this.size++] = d.end === 1 ? d.value : d.values[0];
-      return;
-    }
-    if (!this.starts) this.spread();
-    this.starts![slice] = start;
-    this.counts![slice] = count;
-    const values = d.values;
-    for (let i = start, end = start + count; i < end; i++) this.values[this.size++] = values[i];
+    if (run.dispatch !== run) this.cutRuns = true;
+    writeSlice(this, slice, run.dispatch, run.next, count);
   }
 
   /** A value of `run` was withdrawn; sheds withdrawn values once they are most of the slab. */
@@ -181,12 +170,5 @@ export class Slab {
     this.starts = this.counts = undefined;
     this.slices = this.size = this.sliceHead = this.valueHead = this.withdrawn = 0;
     this.cutRuns = false;
-  }
-
-  /** From now on slices carry their start and count; the slices so far are (0, 1). */
-  private spread(): void {
-    const starts: number[] = (this.starts = new Array(this.slices));
-    const counts: number[] = (this.counts = new Array(this.slices));
-    for (let s = 0; s < this.slices - 1; s++) (starts[s] = 0), (counts[s] = 1);
   }
 }
