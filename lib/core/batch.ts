@@ -61,6 +61,10 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   finished = false;
   startedAt = 0;
   waitMs = 0;
+  /** `ctx.attempt`: 1, then one more for each retry of these values (the halves of a split keep it). */
+  attempt = 1;
+  /** Total cost, kept only when the serving has `.cost`: without it a value costs 1 and `cost` is `size`. */
+  costSum: number | undefined = undefined;
   private controller: AbortController | undefined;
   private live = 0;
   private callerList: BatchCaller[] | undefined;
@@ -84,6 +88,10 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
     this.counts = counts;
     this.size = size;
     this.slices = size === 0 ? 0 : owners.length;
+  }
+
+  get cost(): number {
+    return this.costSum ?? this.size;
   }
 
   startOf(slice: number): number {

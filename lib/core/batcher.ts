@@ -457,6 +457,8 @@ export class Batcher<I, O> implements BatchHost {
       partition: batch.partition,
       batchKey: batch.batchKey,
       size: batch.size,
+      cost: batch.cost,
+      attempt: batch.attempt,
       waitMs: batch.waitMs,
     };
     if (type !== 'start') event.runMs = preciseClock() - batch.startedAt;

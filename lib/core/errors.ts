@@ -10,7 +10,9 @@ export type BatchServingErrorCode =
   | 'SERVING_SHUTDOWN'
   | 'SERVING_UNAVAILABLE'
   | 'UNKNOWN_HOOK'
-  | 'INVALID_CONFIGURATION';
+  | 'INVALID_CONFIGURATION'
+  | 'BATCH_TOO_LARGE'
+  | 'RETRYABLE';
 
 export interface BatchServingErrorOptions {
   cause?: unknown;
@@ -81,6 +83,34 @@ export class ServingConfigurationError extends BatchServingError {
   readonly code = 'INVALID_CONFIGURATION' as const;
 }
 
+/**
+ * Thrown by a batch function when the provider refused the batch as too large (an HTTP 413, say):
+ * the batch is halved and each half runs again. A single value still too large fails with it.
+ */
+export class BatchTooLargeError extends BatchServingError {
+  readonly code = 'BATCH_TOO_LARGE' as const;
+}
+
+/** Options of `RetryableError`. */
+export interface RetryableErrorOptions extends BatchServingErrorOptions {
+  /** Run again after this many ms, and start no batch of the serving until then (a provider's 429 `retry-after`). */
+  retryAfterMs?: number;
+}
+
+/**
+ * Thrown by a batch function for a failure worth trying again (a rate limit, a timeout of the
+ * provider): with a `retry` option, the values run again after the backoff, or after `retryAfterMs`.
+ */
+export class RetryableError extends BatchServingError {
+  readonly code = 'RETRYABLE' as const;
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options?: RetryableErrorOptions) {
+    super(message, options);
+    this.retryAfterMs = options?.retryAfterMs;
+  }
+}
+
 type ErrorClass = new (message: string, options?: BatchServingErrorOptions) => BatchServingError;
 
 const errorClasses: Record<BatchServingErrorCode, ErrorClass> = {
@@ -95,6 +125,8 @@ const errorClasses: Record<BatchServingErrorCode, ErrorClass> = {
   SERVING_UNAVAILABLE: ServingUnavailableError,
   UNKNOWN_HOOK: UnknownHookError,
   INVALID_CONFIGURATION: ServingConfigurationError,
+  BATCH_TOO_LARGE: BatchTooLargeError,
+  RETRYABLE: RetryableError,
 };
 
 /** Rebuilds an error from its code and message, so that one that crossed a process boundary keeps its class. */

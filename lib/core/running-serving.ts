@@ -5,7 +5,7 @@ import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShut
 import { SourceGuard, chunksOf } from './feed';
 import { runInline } from './inline';
 import * as messages from './messages';
-import { checkDispatchOptions, type ServingOptions } from './options';
+import { checkBudgetsFit, checkDispatchOptions, type ServingOptions } from './options';
 import type { AnyBatchServing, ServingSpec } from './serving';
 import type { ServingStats } from './stats';
 import { StreamDispatch } from './stream-dispatch';
@@ -31,6 +31,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     readonly options: ServingOptions,
   ) {
     this.spec = serving.spec as AnySpec;
+    checkBudgetsFit(name, options, this.spec.cost !== undefined);
     this.caller = { spec: this.spec, name };
     this.batcher = new Batcher({
       name,

@@ -13,10 +13,11 @@ export interface ServingSpec<In, Out, I, O> {
   mapResults?(outputs: O[], inputs: In[]): Out[];
   validate?(input: In): void;
   batchKey?(value: I): string;
+  cost?(value: I): number;
   readonly hooks: readonly string[];
 }
 
-const OPTIONAL_METHODS = ['mapInputs', 'mapResults', 'validate', 'batchKey'] as const;
+const OPTIONAL_METHODS = ['mapInputs', 'mapResults', 'validate', 'batchKey', 'cost'] as const;
 
 /**
  * What a serving computes, apart from how it is run: the batch function and the caller-side
@@ -88,6 +89,11 @@ export class BatchServing<In = unknown, Out = unknown, I = In, O = Out> {
   /** `fn(value)`: values with different keys never share a batch. */
   batchKey(fn: (value: I) => string): BatchServing<In, Out, I, O> {
     return new BatchServing({ ...this.spec, batchKey: fn });
+  }
+
+  /** `fn(value)`: what a value counts against `maxBatchCost` and `rateLimit.cost`, e.g. its tokens. Default: every value costs 1. */
+  cost(fn: (value: I) => number): BatchServing<In, Out, I, O> {
+    return new BatchServing({ ...this.spec, cost: fn });
   }
 
   /** Declares the hooks that `ctx.emit` may use. */

@@ -16,6 +16,10 @@ export interface BatchContext {
   readonly batchKey: string;
   /** Number of values in the batch. */
   readonly size: number;
+  /** Total cost of the values (`size` without `.cost`). */
+  readonly cost: number;
+  /** 1 on the first execution of these values, 2 on the first retry, … */
+  readonly attempt: number;
   /** Aborts when every caller of the batch has gone, or at forced shutdown. */
   readonly signal: AbortSignal;
   /** Which slice of `values` belongs to which dispatch. */
@@ -34,6 +38,8 @@ export interface ServingHandler<I, O, In = I, Out = O> {
   mapResults?(outputs: O[], inputs: In[]): Out[];
   validate?(input: In): void;
   batchKey?(value: I): string;
+  /** What a value counts against `maxBatchCost` and `rateLimit.cost` (finite, at least 0), e.g. its tokens. */
+  cost?(value: I): number;
 }
 
 /** Per-dispatch options. */
@@ -55,16 +61,25 @@ export type ServingEvent<O> =
   | { type: 'hook'; hook: string; payload: unknown }
   | { type: 'batch'; offset: number; outputs: O[] };
 
-/** One event per batch start, stop and failure. */
+/** Why a batch closed: full by count or by cost, its window ended, closed early by the adaptive window, or shutdown. */
+export type BatchClosedBy = 'size' | 'cost' | 'timeout' | 'adaptive' | 'shutdown';
+
+/** One event per batch start, stop, failure and retry. */
 export interface BatchTelemetryEvent {
-  type: 'start' | 'stop' | 'failure';
+  type: 'start' | 'stop' | 'failure' | 'retry';
   serving: string;
   partition: number;
   batchKey: string;
   size: number;
+  /** Total cost of the values (`size` without `.cost`). */
+  cost: number;
+  /** `ctx.attempt` of the execution; on `'retry'`, of the execution that failed. */
+  attempt: number;
   waitMs: number;
   runMs?: number;
   error?: unknown;
+  /** On `'start'`: why the batch closed. */
+  closedBy?: BatchClosedBy;
 }
 
 /** The outcome of `tryDispatch`: never rejects. */
