@@ -88,3 +88,20 @@ export const dispatchOptionInvalid = (name: string, option: string, value: unkno
 
 export const notAServing = (name: string, got: unknown) =>
   `Serving '${name}' is not a BatchServing, function, or object with handleBatch(values, ctx) (got ${describe(got)}).`;
+
+export const costFailed = (name: string, index: number, cause: unknown) =>
+  `.cost of serving '${name}' threw for value ${index} of this dispatch: ${describe(cause)}`;
+
+export const costInvalid = (name: string, index: number, cost: unknown) =>
+  `.cost of serving '${name}' gave value ${index} of this dispatch the cost ${describe(cost)}; it must return a finite number of at least 0.`;
+
+export const costOverBudget = (name: string, index: number, cost: number, budget: string, max: number) =>
+  `Value ${index} of this dispatch to serving '${name}' costs ${cost}, more than ${budget} ${max}, so no batch could hold it. ` +
+  `Cut the value smaller (chunk the text, say), or raise ${budget}.`;
+
+export const batchFailedAfter = (name: string, size: number, attempts: number, cause: unknown) =>
+  `Serving '${name}' failed a batch of ${size} value(s) after ${attempts} attempts: ${describe(cause)}`;
+
+export const valueTooLarge = (name: string, cause: unknown) =>
+  `Serving '${name}' was refused a batch of a single value as too large: ${describe(cause)}. ` +
+  'Cut the value smaller, or lower maxBatchCost (with a .cost that counts what the provider counts).';

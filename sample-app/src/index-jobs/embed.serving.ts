@@ -44,8 +44,13 @@ export interface BatchCost {
  * is billed its share by tokens. The per-caller hooks use ctx.callers and the context each job
  * dispatched with, so a user never sees another user's documents, progress or cost.
  */
-@Serving({ name: 'embed', batchSize: 16, batchTimeout: 25, hooks: ['progress', 'latency', 'cost'] })
+@Serving({ name: 'embed', batchSize: 16, batchTimeout: 25, maxBatchCost: 4096, hooks: ['progress', 'latency', 'cost'] })
 export class EmbedServing implements ServingHandler<string, number[]> {
+  /** A batch closes before the document that would take it over 4096 tokens, what one model call takes. */
+  cost(text: string): number {
+    return tokensOf(text);
+  }
+
   validate(text: string): void {
     if (typeof text !== 'string' || text.trim() === '') throw new TypeError('a document must be a non-empty string');
   }
