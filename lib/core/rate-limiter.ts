@@ -6,7 +6,7 @@ import type { RateLimit } from './options';
  * its per-minute limits this way, so a fixed window (reset on the minute) would let twice the
  * limit through around a reset.
  *
- * `share` (0 < share <= 1) is this member's part of a fleet-wide limit; alone it is 1.
+ * `share` (0 to 1) is this member's part of a fleet-wide limit; alone it is 1. At 0 nothing starts.
  */
 export class RateLimiter {
   /** Start times and costs of the batches still in the window, oldest first, in a ring. */
@@ -24,9 +24,9 @@ export class RateLimiter {
     return this.shareOf;
   }
 
-  /** This member's part of a fleet-wide limit, from 0 (exclusive) to 1. */
+  /** This member's part of a fleet-wide limit, from 0 to 1. */
   set share(share: number) {
-    this.shareOf = Math.min(1, Math.max(share, Number.MIN_VALUE));
+    this.shareOf = Math.min(1, Math.max(share, 0));
   }
 
   /** Most batch starts in a window, for this member. */
@@ -42,9 +42,10 @@ export class RateLimiter {
   /**
    * In how many ms a batch of `cost` may start; 0 means now. A batch that costs more than this
    * member's whole window (a share smaller than one batch) waits for an empty window, so that it
-   * is late rather than never.
+   * is late rather than never. Infinity while the share is 0: wait for a share.
    */
   delay(cost: number, now: number): number {
+    if (this.shareOf === 0) return Infinity;
     this.expire(now);
     // A share under one batch still lets one through per window: late rather than never.
     const batches = Math.max(1, this.batches);

@@ -61,6 +61,8 @@ describe('RateLimiter, a sliding window of batch starts and their cost', () => {
     expect(limiter.delay(1, 3)).toBe(997);
     limiter.share = 1;
     expect(limiter.delay(1, 3)).toBe(0);
+    limiter.share = 0;
+    expect(limiter.delay(1, 5000)).toBe(Infinity);
   });
 
   it('keeps any number of starts in order as its ring grows', () => {
