@@ -1,5 +1,5 @@
 import type { QueuedDispatch as Dispatch } from './dispatch';
-import type { BatchCaller, BatchContext, HookPayload } from './types';
+import type { BatchCaller, BatchClosedBy, BatchContext, HookPayload } from './types';
 import { BatchResultLengthError, UnknownHookError } from './errors';
 import { hookPayloadLength, unknownHook } from './messages';
 
@@ -49,6 +49,8 @@ export function writeSlice(into: SliceLayout, slice: number, owner: Dispatch<any
  */
 export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   partition = 0;
+  /** Why the batch closed (telemetry's `closedBy`), set when it is taken from its key queue. */
+  closedBy: BatchClosedBy = 'size';
   /**
    * Index, in its owner's values, of each slice's first value, and the slice's length. Left out
    * while every slice is one whole one-value dispatch, (0, 1): see `startOf` and `countOf`.

@@ -4,6 +4,7 @@ import type { QueuedDispatch as Dispatch, Run } from './dispatch';
 import {
   BatchExecutionError,
   BatchServingError,
+  BatchTooLargeError,
   DispatchAbortedError,
   DispatchTimeoutError,
   InvalidInputError,
@@ -20,12 +21,17 @@ import { bisect } from './isolation';
 import { checkOutputs, valueError } from './outputs';
 import { MAX_TIMER_MS } from './feed';
 import { keyRuns, type KeyRun } from './key-runs';
+import { CostBudget } from './cost-budget';
+import { StartGate } from './start-gate';
+import { RetryPolicy, type RetryAction } from './retry-policy';
+import { RetryQueue, halves } from './retry-queue';
 
 /** What a batcher runs: the serving's batch side, already resolved. */
 export interface BatcherSpec<I, O> {
   readonly name: string;
   readonly handle: BatchFunction<I, O>;
   readonly batchKey?: (value: I) => string;
+  readonly cost?: (value: I) => number;
   readonly hooks: ReadonlySet<string>;
   readonly options: ServingOptions;
 }
@@ -66,6 +72,12 @@ export class Batcher<I, O> implements BatchHost {
   readonly running = new Set<Batch<I, O>>();
   private readonly deadlines = new DeadlineQueue<Dispatch<I, O>>((d, ms) => this.fail(d, new DispatchTimeoutError(messages.dispatchTimeout(this.name, ms))));
   readonly recorder = new StatsRecorder();
+  /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
+  private readonly budget: CostBudget | undefined;
+  /** The rate limit and the pauses of retryAfterMs: with `rateLimit` or `retry` only. */
+  private readonly gate: StartGate | undefined;
+  private readonly policy: RetryPolicy;
+  private readonly retries: RetryQueue;
   private turnScheduled = false;
   private pumping = false;
   private closing: Promise<void> | undefined;
@@ -79,6 +91,11 @@ export class Batcher<I, O> implements BatchHost {
     this.keyOf = spec.batchKey;
     for (let p = spec.options.partitions - 1; p >= 0; p--) this.freePartitions.push(p);
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
+    const { maxBatchCost, rateLimit, retry } = spec.options;
+    if (spec.cost || maxBatchCost !== undefined || rateLimit) this.budget = new CostBudget(this.name, spec.cost as (value: unknown) => number, spec.options);
+    if (rateLimit || retry) this.gate = new StartGate(rateLimit, () => this.pump());
+    this.policy = new RetryPolicy(retry);
+    this.retries = new RetryQueue(this, this.budget, () => this.pump());
   }
 
   /** Takes a dispatch in, or settles it at once with the reason it cannot be taken. */
@@ -89,6 +106,10 @@ export class Batcher<I, O> implements BatchHost {
     if (n === 0) return this.settleEmpty(d);
     if (this.queued + n > this.options.maxQueueSize) {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
+    }
+    if (this.budget) {
+      const refused = this.budget.assess(d);
+      if (refused) return this.fail(d, refused);
     }
     if (signal && !this.watch(d, signal)) return;
     d.enqueuedAt = turnStamp();
@@ -138,7 +159,12 @@ export class Batcher<I, O> implements BatchHost {
   }
 
   stats(): ServingStats {
-    return this.recorder.snapshot(this.queued, this.executing);
+    return this.recorder.snapshot(this.queued + this.retries.values, this.executing, this.gate?.throttledMs ?? 0);
+  }
+
+  /** @internal This member's part of a fleet-wide rate limit (NATS). */
+  rateShare(share: number): void {
+    this.gate?.rateShare(share);
   }
 
   /**
@@ -156,6 +182,7 @@ export class Batcher<I, O> implements BatchHost {
         resolve();
       };
     });
+    if (mode === 'reject') for (const batch of this.retries.drain()) this.failAll(batch, new ServingShutdownError(messages.shuttingDown(this.name)));
     for (const key of this.keys.values()) {
       if (mode === 'reject') {
         for (const d of key.waiting()) this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
@@ -198,12 +225,18 @@ export class Batcher<I, O> implements BatchHost {
     key.slab.add(run, count);
     key.queued += count;
     this.queued += count;
+    if (this.budget) key.queuedCost += this.budget.of(run.dispatch, run.next, count);
     if (!key.windowOpen) this.openWindow(key);
-    if (key.queued >= this.options.batchSize && !key.due) {
+    if (!key.due && this.isFull(key)) {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
       this.scheduleTurn();
     }
+  }
+
+  /** A whole batch waits: batchSize values, or values enough to fill the cost budget. */
+  private isFull(key: KeyQueue): boolean {
+    return key.queued >= this.options.batchSize || (this.budget !== undefined && key.queuedCost >= this.budget.cap);
   }
 
   private openWindow(key: KeyQueue): void {
@@ -265,8 +298,9 @@ export class Batcher<I, O> implements BatchHost {
     if (!slab || slab.key.slab !== slab) return;
     const left = run.end - run.next;
     if (left === 0) return;
-    run.next = run.end;
     const key = slab.key;
+    if (this.budget) key.queuedCost -= this.budget.of(run.dispatch, run.next, left);
+    run.next = run.end;
     key.queued -= left;
     this.queued -= left;
     slab.noteWithdrawn(left);
@@ -280,6 +314,7 @@ export class Batcher<I, O> implements BatchHost {
    */
   private retire(key: KeyQueue): void {
     key.closeWindow();
+    key.queuedCost = 0;
     // Only withdrawn values can be left in the slab.
     if (key.slab.slices > 0) key.slab.clear();
     if (key !== this.defaultQueue && !key.due && this.keys.get(key.name) === key) this.keys.delete(key.name);
@@ -287,31 +322,66 @@ export class Batcher<I, O> implements BatchHost {
 
   // ---- execution -----------------------------------------------------------------------------
 
-  /** Starts due batches while partitions are free; re-entered calls fold into the running loop. */
+  /**
+   * Starts batches while partitions are free and the gate (rate limit, retryAfterMs pause) lets
+   * them: batches waiting to run again first, as their values waited longest, then due keys.
+   * Re-entered calls fold into the running loop.
+   */
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
+    let held = false;
     try {
-      while (this.freePartitions.length > 0 && this.dueKeys.length > 0) {
-        const key = this.dueKeys.shift()!;
+      while (this.freePartitions.length > 0) {
+        if (this.gate?.paused()) break;
+        if (this.retries.size > 0) {
+          const again = this.retries.peek() as Batch<I, O> | undefined;
+          if (again) {
+            if (this.gate && !this.gate.admit(again.cost)) {
+              held = true;
+              break;
+            }
+            this.retries.take();
+            this.start(again);
+            continue;
+          }
+        }
+        if (this.dueKeys.length === 0) break;
+        const key = this.dueKeys[0];
+        let fit: ReturnType<CostBudget['fit']> | undefined;
+        if (this.budget) {
+          fit = this.budget.fit(key, this.options.batchSize);
+          // The rate limit is asked about the batch as it would start now; held, it keeps filling.
+          if (fit.count > 0 && this.gate && !this.gate.admit(fit.cost)) {
+            held = true;
+            break;
+          }
+        }
+        this.dueKeys.shift();
         key.due = false;
-        const batch = this.take(key);
+        const batch = this.take(key, fit);
         // Checking the runs too means a miscount can never turn this loop into a livelock.
         if (key.queued === 0 || key.slab.size === key.slab.valueHead) this.retire(key);
-        else if (key.expired || key.queued >= this.options.batchSize) this.markDue(key);
+        else if (key.expired || this.isFull(key)) this.markDue(key);
         if (batch) this.start(batch);
       }
     } finally {
       this.pumping = false;
     }
+    if (!held) this.gate?.idle();
   }
 
-  /** Up to batchSize values, in arrival order, from the key queue, as a batch. */
-  private take(key: KeyQueue): Batch<I, O> | undefined {
-    const batch = key.take<I, O>(this, this.options.batchSize);
+  /** Up to batchSize values (within the cost budget, by `fit`), in arrival order, from the key queue, as a batch. */
+  private take(key: KeyQueue, fit?: ReturnType<CostBudget['fit']>): Batch<I, O> | undefined {
+    const batch = key.take<I, O>(this, fit ? fit.count : this.options.batchSize);
     if (!batch) return undefined;
     key.queued -= batch.size;
     this.queued -= batch.size;
+    if (this.budget) {
+      if (this.budget.counted) batch.costSum = fit!.cost;
+      key.queuedCost -= fit!.cost;
+    }
+    batch.closedBy = fit?.byCost ? 'cost' : batch.size >= this.options.batchSize || !key.expired ? 'size' : this.state === 'running' ? 'timeout' : 'shutdown';
     return batch;
   }
 
@@ -353,6 +423,13 @@ export class Batcher<I, O> implements BatchHost {
   }
 
   private failed(batch: Batch<I, O>, error: unknown): void {
+    const action = this.policy.decide(error, batch);
+    if (action.kind === 'split') return this.split(batch, error);
+    if (action.kind === 'retry') return this.retryLater(batch, error, action);
+    if (action.exhausted) {
+      this.failAll(batch, new BatchExecutionError(messages.batchFailedAfter(this.name, batch.size, batch.attempt, error), { cause: error }));
+      return this.release(batch, true, error);
+    }
     if (this.options.isolateFailures && batch.owners.filter((d) => !d.settled).length > 1) {
       this.record(batch, true, error);
       void bisect(this, batch, error).then(() => this.release(batch, undefined));
@@ -360,6 +437,25 @@ export class Batcher<I, O> implements BatchHost {
     }
     this.failAll(batch, new BatchExecutionError(messages.batchFailed(this.name, batch.size, error), { cause: error }));
     this.release(batch, true, error);
+  }
+
+  /** 'split': the halves run again at once, as the same attempt; a single value fails with BatchTooLargeError. */
+  private split(batch: Batch<I, O>, error: unknown): void {
+    const parts = halves(this, batch);
+    if (parts) for (const part of parts) this.retries.add(part, batch.attempt, 0);
+    else this.failAll(batch, new BatchTooLargeError(messages.valueTooLarge(this.name, error), { cause: error }));
+    this.release(batch, true, error);
+  }
+
+  /** 'retry': the same values run again later, as the next attempt; a retryAfterMs pauses every start. */
+  private retryLater(batch: Batch<I, O>, error: unknown, action: Extract<RetryAction, { kind: 'retry' }>): void {
+    this.record(batch, true, error);
+    this.recorder.retries++;
+    this.emitTelemetry('retry', batch, error);
+    // A pause holds every start, this batch's too: it waits first in line rather than on a timer of its own.
+    if (action.pause) this.gate!.pause(action.delayMs);
+    this.retries.add(batch, batch.attempt + 1, action.pause ? 0 : action.delayMs);
+    this.release(batch, undefined);
   }
 
   /**
@@ -443,7 +539,7 @@ export class Batcher<I, O> implements BatchHost {
 
   /** @internal Counts a finished execution in the stats and tells telemetry. */
   record(batch: Batch<I, O>, failed: boolean, error?: unknown): void {
-    this.recorder.recordBatch(batch.size, batch.waitMs, preciseClock() - batch.startedAt, failed);
+    this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, preciseClock() - batch.startedAt, failed);
     this.emitTelemetry(failed ? 'failure' : 'stop', batch, error);
   }
 
@@ -461,8 +557,9 @@ export class Batcher<I, O> implements BatchHost {
       attempt: batch.attempt,
       waitMs: batch.waitMs,
     };
-    if (type !== 'start') event.runMs = preciseClock() - batch.startedAt;
-    if (type === 'failure') event.error = error;
+    if (type === 'start') event.closedBy = batch.closedBy;
+    else event.runMs = preciseClock() - batch.startedAt;
+    if (type === 'failure' || type === 'retry') event.error = error;
     try {
       listener(event);
     } catch {
@@ -473,7 +570,7 @@ export class Batcher<I, O> implements BatchHost {
   // ---- shutdown ------------------------------------------------------------------------------
 
   private checkIdle(): void {
-    if (this.idle && this.queued === 0 && this.running.size === 0) this.idle();
+    if (this.idle && this.queued === 0 && this.running.size === 0 && this.retries.size === 0) this.idle();
   }
 
   /** shutdown.timeout passed: everything still pending fails, and running batches are told. */
@@ -481,6 +578,7 @@ export class Batcher<I, O> implements BatchHost {
     this.forced = true;
     const error = () => new ServingShutdownError(messages.shutdownDeadline(this.name, timeoutMs));
     for (const key of this.keys.values()) for (const d of key.waiting()) this.fail(d, error());
+    for (const batch of this.retries.drain()) this.failAll(batch as Batch<I, O>, error());
     for (const batch of [...this.running]) {
       batch.abort(error());
       this.failAll(batch, error());
@@ -494,6 +592,7 @@ export class Batcher<I, O> implements BatchHost {
     this.state = 'stopped';
     this.idle = undefined;
     this.deadlines.clear();
+    this.gate?.close();
     for (const key of this.keys.values()) key.closeWindow();
     this.keys.clear();
     this.dueKeys.length = 0;

@@ -24,6 +24,8 @@ export interface DispatchExtras {
   done?: number;
   /** Running batches whose `signal` was read: they abort when all their callers have gone. */
   watchers?: Batch[];
+  /** Each value's cost, with `.cost` only (see CostBudget). */
+  costs?: number[];
   signal?: AbortSignal;
   onAbort?: () => void;
 }

@@ -11,6 +11,8 @@ export class KeyQueue {
   slab: Slab;
   /** Values waiting, withdrawn ones excluded. */
   queued = 0;
+  /** Their total cost, with a cost budget only (see CostBudget). */
+  queuedCost = 0;
   windowOpen = false;
   expired = false;
   /** In the batcher's list of keys that may start a batch. */

@@ -37,6 +37,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       name,
       handle: this.spec.handle.bind(this.spec),
       batchKey: this.spec.batchKey?.bind(this.spec),
+      cost: this.spec.cost?.bind(this.spec),
       hooks: new Set(this.spec.hooks),
       options,
     });

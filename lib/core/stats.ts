@@ -5,7 +5,13 @@ export interface ServingStats {
   batches: number;
   values: number;
   failures: number;
+  /** Executions that ran again under `retry` (a split is not one). */
+  retries: number;
   meanBatchSize: number;
+  /** Mean total cost of an execution (meanBatchSize without `.cost`). */
+  meanBatchCost: number;
+  /** Time batches were held back by `rateLimit`. */
+  throttledMs: number;
   queueWaitMs: { p50: number; p99: number };
   runMs: { p50: number; p99: number };
 }
@@ -34,25 +40,31 @@ export class StatsRecorder {
   batches = 0;
   values = 0;
   failures = 0;
+  retries = 0;
+  private cost = 0;
   private readonly wait = new Samples();
   private readonly run = new Samples();
 
-  recordBatch(size: number, waitMs: number, runMs: number, failed: boolean): void {
+  recordBatch(size: number, cost: number, waitMs: number, runMs: number, failed: boolean): void {
     this.batches++;
     this.values += size;
+    this.cost += cost;
     if (failed) this.failures++;
     this.wait.add(waitMs);
     this.run.add(runMs);
   }
 
-  snapshot(queued: number, executing: number): ServingStats {
+  snapshot(queued: number, executing: number, throttledMs: number): ServingStats {
     return {
       queued,
       executing,
       batches: this.batches,
       values: this.values,
       failures: this.failures,
+      retries: this.retries,
       meanBatchSize: this.batches ? this.values / this.batches : 0,
+      meanBatchCost: this.batches ? this.cost / this.batches : 0,
+      throttledMs,
       queueWaitMs: this.wait.percentiles(),
       runMs: this.run.percentiles(),
     };
