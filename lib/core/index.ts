@@ -4,4 +4,5 @@ export { BatchServing, type AnyBatchServing, type InlineOptions } from './servin
 export { DEFAULT_SERVING_OPTIONS, resolveServingOptions, type ServingOptions } from './options';
 export type { ServingStats } from './stats';
 export { RunningServing } from './running-serving';
-export { DEFAULT_BATCH_KEY, type ShutdownMode, type BatcherState } from './batcher';
+export { type ShutdownMode, type BatcherState } from './batcher';
+export { DEFAULT_BATCH_KEY } from './key-runs';

@@ -1,3 +1,5 @@
+import type { ClosedBy } from './window';
+
 /** One dispatch's slice of a batch: `values.slice(offset, offset + size)`, with the `context` it passed. */
 export interface BatchCaller {
   readonly offset: number;
@@ -44,6 +46,8 @@ export interface DispatchOptions {
   signal?: AbortSignal;
   /** Travels with the dispatch into `ctx.callers`. */
   context?: unknown;
+  /** A safe integer; higher runs first, arrival order within a priority (API.md section 8). Default 0. */
+  priority?: number;
   /** Never leave this process (with a transport). */
   local?: boolean;
   /** Pick among all members, this one included (with a transport). */
@@ -65,6 +69,8 @@ export interface BatchTelemetryEvent {
   waitMs: number;
   runMs?: number;
   error?: unknown;
+  /** On 'start': why the batch closed (full, its window expired, the adaptive estimate, shutdown). */
+  closedBy?: ClosedBy;
 }
 
 /** The outcome of `tryDispatch`: never rejects. */
