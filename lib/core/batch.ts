@@ -1,5 +1,5 @@
-import type { QueuedDispatch as Dispatch } from './dispatch';
-import type { BatchCaller, BatchClosedBy, BatchContext, HookPayload } from './types';
+import type { BatchCaller, BatchContext, HookPayload } from './types';
+import type { ClosedBy } from './window';
 import { BatchResultLengthError, UnknownHookError } from './errors';
 import { hookPayloadLength, unknownHook } from './messages';
 
@@ -7,9 +7,28 @@ import { hookPayloadLength, unknownHook } from './messages';
 export interface BatchHost {
   readonly name: string;
   readonly hooks: ReadonlySet<string>;
-  /** Forced shutdown happened: a signal read from now on is born aborted. */
-  readonly forced: boolean;
+  /** The batch's `signal` was read: register it with its callers and `track` how many are live. */
+  watch(batch: Batch): void;
 }
+
+/** What a batch needs of a dispatch that owns a slice of it (a `QueuedDispatch`, dispatch.ts). */
+export interface BatchOwner {
+  /** The values; a dispatch of one value (`end` 1) may build this on demand and keep `value` instead. */
+  readonly values: unknown[];
+  /** The only value, when `end` is 1. */
+  readonly value: unknown;
+  /** Number of values (the end of the run that is the whole dispatch). */
+  readonly end: number;
+  readonly context: unknown;
+  /** The settled phase: set once, by the batcher's `settle`. */
+  readonly settled: boolean;
+  /** True when the dispatch wants hook and part events (a stream). */
+  readonly streams: boolean;
+  /** A hook event for the part starting at `offset` of this dispatch's values. */
+  hook(offset: number, hook: string, payload: unknown): void;
+}
+
+const ALL_GONE = 'every caller of this batch has gone';
 
 /** Values laid out in slices, as a batch holds them and a key queue's slab keeps them. */
 export interface SliceLayout {
@@ -25,7 +44,7 @@ export interface SliceLayout {
  * Writes slice `slice`: `count` values of `owner` from `start`. A whole one-value dispatch is the
  * (0, 1) that `starts`/`counts` leave out; the first slice that is not makes them, for all slices.
  */
-export function writeSlice(into: SliceLayout, slice: number, owner: Dispatch<any, any>, start: number, count: number): void {
+export function writeSlice(into: SliceLayout, slice: number, owner: BatchOwner, start: number, count: number): void {
   if (start === 0 && count === 1) {
     if (into.starts) (into.starts[slice] = 0), (into.counts![slice] = 1);
     into.values[into.size++] = owner.end === 1 ? owner.value : owner.values[0];
@@ -50,7 +69,7 @@ export function writeSlice(into: SliceLayout, slice: number, owner: Dispatch<any
 export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   partition = 0;
   /** Why the batch closed (telemetry's `closedBy`), set when it is taken from its key queue. */
-  closedBy: BatchClosedBy = 'size';
+  closedBy: ClosedBy = 'size';
   /**
    * Index, in its owner's values, of each slice's first value, and the slice's length. Left out
    * while every slice is one whole one-value dispatch, (0, 1): see `startOf` and `countOf`.
@@ -81,7 +100,7 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
     private readonly host: BatchHost,
     readonly batchKey: string,
     readonly values: I[] = [],
-    readonly owners: Dispatch<I, O>[] = [],
+    readonly owners: BatchOwner[] = [],
     starts?: number[],
     counts?: number[],
     size = 0,
@@ -104,7 +123,7 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
     return this.counts ? this.counts[slice] : 1;
   }
 
-  add(owner: Dispatch<I, O>, start: number, count: number): void {
+  add(owner: BatchOwner, start: number, count: number): void {
     const slice = this.slices++;
     this.owners[slice] = owner;
     writeSlice(this, slice, owner, start, count);
@@ -130,26 +149,26 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   }
 
   /**
-   * Created on first use. Only then does the batch register with its dispatches, so that a batch
-   * function that never reads the signal costs nothing for it.
+   * Created on first use. Only then does the batch register with its dispatches (the host's
+   * `watch`), so that a batch function that never reads the signal costs nothing for it.
    */
   get signal(): AbortSignal {
     if (!this.controller) {
       this.controller = new AbortController();
-      for (const owner of this.owners) {
-        if (owner.settled) continue;
-        this.live++;
-        const extras = (owner.extras ??= {});
-        (extras.watchers ??= []).push(this);
-      }
-      if (this.live === 0 || this.host.forced) this.controller.abort(new Error('every caller of this batch has gone'));
+      this.host.watch(this);
     }
     return this.controller.signal;
   }
 
+  /** `live` of the batch's callers have not settled; with none, or `aborted`, the signal aborts now. */
+  track(live: number, aborted: boolean): void {
+    this.live = live;
+    if (live === 0 || aborted) this.controller?.abort(new Error(ALL_GONE));
+  }
+
   /** One of the batch's dispatches failed (timeout, abort, shutdown) while the batch ran. */
   callerGone(): void {
-    if (--this.live === 0) this.controller?.abort(new Error('every caller of this batch has gone'));
+    if (--this.live === 0) this.controller?.abort(new Error(ALL_GONE));
   }
 
   abort(reason: unknown): void {

@@ -1,4 +1,4 @@
-import { Batch, type BatchHost } from './batch';
+import type { Batch } from './batch';
 import { DeadlineQueue } from './deadlines';
 import type { QueuedDispatch as Dispatch, Run } from './dispatch';
 import {
@@ -11,17 +11,17 @@ import {
   ServingOverloadedError,
   ServingShutdownError,
 } from './errors';
-import { KeyQueue } from './key-queue';
+import { KeyQueue, isWaiting } from './key-queue';
 import * as messages from './messages';
 import type { ServingOptions } from './options';
 import { StatsRecorder, type ServingStats } from './stats';
-import { invalidateClock, preciseClock, turnStamp } from './clock';
+import { MAX_TIMER_MS, invalidateClock, preciseClock, turnStamp } from './clock';
 import type { BatchFunction, BatchTelemetryEvent } from './types';
-import { bisect } from './isolation';
+import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
-import { MAX_TIMER_MS } from './feed';
-import { keyRuns, type KeyRun } from './key-runs';
-import { CostBudget } from './cost-budget';
+import { DEFAULT_BATCH_KEY, keyRuns, type KeyRun } from './key-runs';
+import { ArrivalRate, type ClosedBy } from './window';
+import { CostBudget, type BatchFit } from './cost-budget';
 import { StartGate } from './start-gate';
 import { RetryPolicy, type RetryAction } from './retry-policy';
 import { RetryQueue, halves } from './retry-queue';
@@ -38,7 +38,6 @@ export interface BatcherSpec<I, O> {
 
 export type ShutdownMode = 'drain' | 'reject';
 export type BatcherState = 'running' | 'draining' | 'stopped';
-export const DEFAULT_BATCH_KEY = 'default';
 
 function onWindowTimer(batcher: Batcher<any, any>, key: KeyQueue): void {
   batcher.windowExpired(key);
@@ -46,10 +45,15 @@ function onWindowTimer(batcher: Batcher<any, any>, key: KeyQueue): void {
 
 /**
  * The state machine of one running serving: key queues with their windows, partitions, and the
- * settlement of every dispatch. Every transition is a method of this class; a dispatch settles
- * only through `fail` or `deliver`, which is what makes "exactly once" hold.
+ * settlement of every dispatch. Each transition has one home (ARCHITECTURE.md):
+ * - a dispatch settles only in `settle`, reached through `fail` and `deliver`: "exactly once";
+ * - a window changes only in `openWindow`, `expire` and `retire`, and "due" is decided only by
+ *   `isDue`;
+ * - a batch is formed only in `take`, and starts only in `pump`, while `canStart` allows;
+ * - a failed batch is handled only in `failed`.
+ * The queue's own transitions (values in, out in a batch, withdrawn) are KeyQueue's.
  */
-export class Batcher<I, O> implements BatchHost {
+export class Batcher<I, O> implements Isolating<I, O> {
   readonly name: string;
   readonly hooks: ReadonlySet<string>;
   readonly options: ServingOptions;
@@ -63,15 +67,20 @@ export class Batcher<I, O> implements BatchHost {
 
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
+  private readonly adaptive: boolean;
   private readonly keys = new Map<string, KeyQueue>();
   /** The queue of servings without batch keys, kept at hand: a Map lookup per dispatch shows in profiles. */
   private readonly defaultQueue: KeyQueue;
+  /** Keys whose batch is due, in the order they became due. */
   private readonly dueKeys: KeyQueue[] = [];
+  /** Keys to look at when the turn ends (batchTimeout 0, and the adaptive window). */
   private readonly turnKeys: KeyQueue[] = [];
   private readonly freePartitions: number[] = [];
   readonly running = new Set<Batch<I, O>>();
   private readonly deadlines = new DeadlineQueue<Dispatch<I, O>>((d, ms) => this.fail(d, new DispatchTimeoutError(messages.dispatchTimeout(this.name, ms))));
   readonly recorder = new StatsRecorder();
+  /** Some value was queued with a priority other than 0: due keys are picked by priority. */
+  private prioritized = false;
   /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
   private readonly budget: CostBudget | undefined;
   /** The rate limit and the pauses of retryAfterMs: with `rateLimit` or `retry` only. */
@@ -89,6 +98,7 @@ export class Batcher<I, O> implements BatchHost {
     this.options = spec.options;
     this.handle = spec.handle;
     this.keyOf = spec.batchKey;
+    this.adaptive = spec.options.window === 'adaptive' && spec.options.batchTimeout > 0;
     for (let p = spec.options.partitions - 1; p >= 0; p--) this.freePartitions.push(p);
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
@@ -98,12 +108,15 @@ export class Batcher<I, O> implements BatchHost {
     this.retries = new RetryQueue(this, this.budget, () => this.pump());
   }
 
-  /** Takes a dispatch in, or settles it at once with the reason it cannot be taken. */
-  /** `timeout` is the dispatch's own deadline, already resolved against the serving's default. */
-  submit(d: Dispatch<I, O>, timeout: number | undefined, signal?: AbortSignal): void {
+  /**
+   * Takes a dispatch in, or settles it at once with the reason it cannot be taken. `timeout` is
+   * the dispatch's own deadline, already resolved against the serving's default; `priority` was
+   * checked (a safe integer).
+   */
+  submit(d: Dispatch<I, O>, timeout: number | undefined, signal?: AbortSignal, priority = 0): void {
     if (this.state !== 'running') return this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
     const n = d.end;
-    if (n === 0) return this.settleEmpty(d);
+    if (n === 0) return this.settle(d, []);
     if (this.queued + n > this.options.maxQueueSize) {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
     }
@@ -111,14 +124,15 @@ export class Batcher<I, O> implements BatchHost {
       const refused = this.budget.assess(d);
       if (refused) return this.fail(d, refused);
     }
-    if (signal && !this.watch(d, signal)) return;
+    if (signal && !this.watchSignal(d, signal)) return;
     d.enqueuedAt = turnStamp();
+    if (priority !== 0) this.prioritized = true;
     if (this.keyOf) {
       const runs = this.splitByKey(d);
       if (!runs) return;
-      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next);
+      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next, priority);
     } else {
-      this.enqueue(this.defaultQueue, d, n);
+      this.enqueue(this.defaultQueue, d, n, priority);
     }
     if (timeout !== undefined) this.deadlines.add(d, timeout);
   }
@@ -127,7 +141,7 @@ export class Batcher<I, O> implements BatchHost {
    * Withdraws `d` when `signal` aborts; false when it already has. A method of its own because a
    * closure inside `submit` would make V8 allocate its context on every dispatch, signal or not.
    */
-  private watch(d: Dispatch<I, O>, signal: AbortSignal): boolean {
+  private watchSignal(d: Dispatch<I, O>, signal: AbortSignal): boolean {
     // A typed reason (a deadline or a shutdown behind the signal) is the error itself.
     const abort = () =>
       this.fail(
@@ -148,14 +162,35 @@ export class Batcher<I, O> implements BatchHost {
   /** Fails a dispatch: withdraws what is still queued, tells running batches, settles it. */
   fail(d: Dispatch<I, O>, error: BatchServingError): void {
     if (d.settled) return;
-    d.settled = true;
     this.withdraw(d);
-    if (d.extras) {
-      if (d.extras.watchers) for (const batch of d.extras.watchers) batch.callerGone();
-      this.detach(d);
+    const watchers = d.extras?.watchers;
+    if (watchers) for (const batch of watchers) batch.callerGone();
+    this.settle(d, error);
+  }
+
+  /**
+   * The one place a dispatch settles: with its outputs (`source` from `offset`) or an error.
+   * Everything that ends a dispatch comes here, once, which is what makes "exactly once" hold.
+   */
+  private settle(d: Dispatch<I, O>, outcome: O[] | BatchServingError, offset = 0): void {
+    d.settled = true;
+    const extras = d.extras;
+    if (extras?.signal && extras.onAbort) extras.signal.removeEventListener('abort', extras.onAbort);
+    if (outcome instanceof BatchServingError) {
+      d.fail(outcome);
+      if (this.closing) this.checkIdle();
+    } else d.complete(outcome, offset);
+  }
+
+  /** @internal A batch's `signal` was read: its live callers abort it when they have all gone. */
+  watch(batch: Batch<I, O>): void {
+    let live = 0;
+    for (const owner of batch.owners as Dispatch<I, O>[]) {
+      if (owner.settled) continue;
+      live++;
+      ((owner.extras ??= {}).watchers ??= []).push(batch);
     }
-    d.fail(error);
-    if (this.closing) this.checkIdle();
+    batch.track(live, this.forced);
   }
 
   stats(): ServingStats {
@@ -185,12 +220,8 @@ export class Batcher<I, O> implements BatchHost {
     if (mode === 'reject') for (const batch of this.retries.drain()) this.failAll(batch, new ServingShutdownError(messages.shuttingDown(this.name)));
     for (const key of this.keys.values()) {
       if (mode === 'reject') {
-        for (const d of key.waiting()) this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
-      } else if (key.queued > 0) {
-        key.closeWindow();
-        key.windowOpen = key.expired = true;
-        this.markDue(key);
-      }
+        for (const d of key.waiting()) this.fail(d as Dispatch<I, O>, new ServingShutdownError(messages.shuttingDown(this.name)));
+      } else if (key.queued > 0) this.expire(key, 'shutdown');
     }
     this.pump();
     this.checkIdle();
@@ -221,34 +252,46 @@ export class Batcher<I, O> implements BatchHost {
     return runs;
   }
 
-  private enqueue(key: KeyQueue, run: Run, count: number): void {
-    key.slab.add(run, count);
-    key.queued += count;
+  private enqueue(key: KeyQueue, run: Run, count: number, priority: number): void {
+    if (this.adaptive) this.arrived(key);
+    key.add(run, count, priority);
     this.queued += count;
     if (this.budget) key.queuedCost += this.budget.of(run.dispatch, run.next, count);
-    if (!key.windowOpen) this.openWindow(key);
-    if (!key.due && this.isFull(key)) {
+    if (key.window === 'none') this.openWindow(key);
+    if (!key.due && this.isDue(key)) {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
       this.scheduleTurn();
     }
   }
 
-  /** A whole batch waits: batchSize values, or values enough to fill the cost budget. */
-  private isFull(key: KeyQueue): boolean {
-    return key.queued >= this.options.batchSize || (this.budget !== undefined && key.queuedCost >= this.budget.cap);
+  /**
+   * The one decision "this key's batch may start": its window expired (timer, end of turn,
+   * adaptive estimate, shutdown), or a full batch waits, full by count or by cost. Called with
+   * values queued.
+   */
+  private isDue(key: KeyQueue): boolean {
+    return key.window !== 'open' || key.queued >= this.options.batchSize || (this.budget !== undefined && key.queuedCost >= this.budget.cap);
   }
 
+  /** none -> open: a value arrived at an empty key queue. */
   private openWindow(key: KeyQueue): void {
-    key.windowOpen = true;
-    key.expired = false;
+    key.window = 'open';
     if (this.options.batchTimeout === 0) {
       // setTimeout cannot fire in under ~1 ms; the end of the turn is a setImmediate away.
-      this.turnKeys.push(key);
-      this.scheduleTurn();
+      this.atEndOfTurn(key);
     } else {
+      key.openedAt = key.arrivals ? turnStamp().ms : 0;
       key.timer = setTimeout(onWindowTimer, this.options.batchTimeout, this, key);
     }
+  }
+
+  /** open -> expired (`why`): the key is due. */
+  private expire(key: KeyQueue, why: 'timeout' | 'adaptive' | 'shutdown'): void {
+    if (key.timer !== undefined) clearTimeout(key.timer);
+    key.timer = undefined;
+    key.window = why;
+    this.markDue(key);
   }
 
   /** @internal The window timer of `key` fired. */
@@ -256,9 +299,22 @@ export class Batcher<I, O> implements BatchHost {
     key.timer = undefined;
     invalidateClock();
     if (key.queued === 0) return this.retire(key);
-    key.expired = true;
-    this.markDue(key);
+    this.expire(key, 'timeout');
     this.pump();
+  }
+
+  /** `window: 'adaptive'`: counts the arrival, and looks again at the window when the turn ends. */
+  private arrived(key: KeyQueue): void {
+    const arrivals = (key.arrivals ??= new ArrivalRate(this.options.batchTimeout));
+    arrivals.arrived(turnStamp().ms, this.queued === 0 && this.executing === 0);
+    this.atEndOfTurn(key);
+  }
+
+  private atEndOfTurn(key: KeyQueue): void {
+    if (key.inTurn) return;
+    key.inTurn = true;
+    this.turnKeys.push(key);
+    this.scheduleTurn();
   }
 
   private scheduleTurn(): void {
@@ -271,10 +327,12 @@ export class Batcher<I, O> implements BatchHost {
     this.turnScheduled = false;
     invalidateClock();
     for (const key of this.turnKeys) {
-      if (key.windowOpen && key.queued > 0) {
-        key.expired = true;
-        this.markDue(key);
-      } else if (key.queued === 0) this.retire(key);
+      key.inTurn = false;
+      if (key.queued === 0) this.retire(key);
+      else if (key.window === 'open') {
+        if (!key.arrivals) this.expire(key, 'timeout');
+        else if (!key.arrivals.expectsMore(key.openedAt + this.options.batchTimeout - preciseClock())) this.expire(key, 'adaptive');
+      }
     }
     this.turnKeys.length = 0;
     this.pump();
@@ -293,47 +351,41 @@ export class Batcher<I, O> implements BatchHost {
   }
 
   private withdrawRun(run: Run): void {
-    const slab = run.slab;
-    // Values wait only in their key queue's current slab: a slab handed over is a batch.
-    if (!slab || slab.key.slab !== slab) return;
-    const left = run.end - run.next;
+    const key = run.slab?.key;
+    if (this.budget && key && isWaiting(run)) key.queuedCost -= this.budget.of(run.dispatch, run.next, run.end - run.next);
+    const left = key ? key.withdraw(run) : 0;
     if (left === 0) return;
-    const key = slab.key;
-    if (this.budget) key.queuedCost -= this.budget.of(run.dispatch, run.next, left);
-    run.next = run.end;
-    key.queued -= left;
     this.queued -= left;
-    slab.noteWithdrawn(left);
     // Its window was opened for values that are gone: the next value opens a window of its own.
-    if (key.queued === 0) this.retire(key);
+    if (key!.queued === 0) this.retire(key!);
   }
 
   /**
-   * A key queue with nothing waiting: its window closes, and a queue of a batch key other than the
-   * default is forgotten, so that keys seen once (per user, per tenant) do not pile up.
+   * expired or open -> none: the key queue has nothing waiting. A queue of a batch key other than
+   * the default is forgotten, so that keys seen once (per user, per tenant) do not pile up.
    */
   private retire(key: KeyQueue): void {
-    key.closeWindow();
     key.queuedCost = 0;
-    // Only withdrawn values can be left in the slab.
-    if (key.slab.slices > 0) key.slab.clear();
-    if (key !== this.defaultQueue && !key.due && this.keys.get(key.name) === key) this.keys.delete(key.name);
+    if (key.timer !== undefined) clearTimeout(key.timer);
+    key.timer = undefined;
+    key.window = 'none';
+    key.clear();
+    if (key !== this.defaultQueue && !key.due && !key.inTurn && this.keys.get(key.name) === key) this.keys.delete(key.name);
   }
 
   // ---- execution -----------------------------------------------------------------------------
 
   /**
-   * Starts batches while partitions are free and the gate (rate limit, retryAfterMs pause) lets
-   * them: batches waiting to run again first, as their values waited longest, then due keys.
-   * Re-entered calls fold into the running loop.
+   * The one place batches start: while `canStart` allows, batches waiting to run again first
+   * (their values waited longest), then due keys, each only once the gate (rate limit) admits
+   * its cost. Re-entered calls fold into the running loop.
    */
   private pump(): void {
     if (this.pumping) return;
     this.pumping = true;
     let held = false;
     try {
-      while (this.freePartitions.length > 0) {
-        if (this.gate?.paused()) break;
+      while (this.canStart()) {
         if (this.retries.size > 0) {
           const again = this.retries.peek() as Batch<I, O> | undefined;
           if (again) {
@@ -347,22 +399,19 @@ export class Batcher<I, O> implements BatchHost {
           }
         }
         if (this.dueKeys.length === 0) break;
-        const key = this.dueKeys[0];
-        let fit: ReturnType<CostBudget['fit']> | undefined;
-        if (this.budget) {
-          fit = this.budget.fit(key, this.options.batchSize);
-          // The rate limit is asked about the batch as it would start now; held, it keeps filling.
-          if (fit.count > 0 && this.gate && !this.gate.admit(fit.cost)) {
-            held = true;
-            break;
-          }
+        const key = this.nextDue();
+        const fit = this.budget?.fit(key, this.options.batchSize);
+        // The rate limit is asked about the batch as it would start now; held, it keeps filling.
+        if (fit && fit.count > 0 && this.gate && !this.gate.admit(fit.cost)) {
+          this.dueKeys.unshift(key);
+          held = true;
+          break;
         }
-        this.dueKeys.shift();
         key.due = false;
         const batch = this.take(key, fit);
-        // Checking the runs too means a miscount can never turn this loop into a livelock.
-        if (key.queued === 0 || key.slab.size === key.slab.valueHead) this.retire(key);
-        else if (key.expired || this.isFull(key)) this.markDue(key);
+        // Checking what is live too means a miscount can never turn this loop into a livelock.
+        if (key.queued === 0 || !batch) this.retire(key);
+        else if (this.isDue(key)) this.markDue(key);
         if (batch) this.start(batch);
       }
     } finally {
@@ -371,17 +420,37 @@ export class Batcher<I, O> implements BatchHost {
     if (!held) this.gate?.idle();
   }
 
-  /** Up to batchSize values (within the cost budget, by `fit`), in arrival order, from the key queue, as a batch. */
-  private take(key: KeyQueue, fit?: ReturnType<CostBudget['fit']>): Batch<I, O> | undefined {
+  /** Whether another batch may start now: a partition is free, and no retryAfterMs pause holds every start. */
+  private canStart(): boolean {
+    return this.freePartitions.length > 0 && !this.gate?.paused();
+  }
+
+  /**
+   * The due key to start next: the first due, or with priorities in use, the key holding the
+   * highest-priority value, the first due among equals (API.md 8.3).
+   */
+  private nextDue(): KeyQueue {
+    const due = this.dueKeys;
+    if (!this.prioritized || due.length === 1) return due.shift()!;
+    let best = 0;
+    let top = due[0].topPriority;
+    for (let i = 1; i < due.length; i++) {
+      const priority = due[i].topPriority;
+      if (priority > top) (best = i), (top = priority);
+    }
+    return due.splice(best, 1)[0];
+  }
+
+  /** The one place a batch is formed: up to batchSize values of `key` (see KeyQueue.take), within the cost budget (`fit`). */
+  private take(key: KeyQueue, fit: BatchFit | undefined): Batch<I, O> | undefined {
     const batch = key.take<I, O>(this, fit ? fit.count : this.options.batchSize);
     if (!batch) return undefined;
-    key.queued -= batch.size;
     this.queued -= batch.size;
-    if (this.budget) {
-      if (this.budget.counted) batch.costSum = fit!.cost;
-      key.queuedCost -= fit!.cost;
+    if (fit) {
+      if (this.budget!.counted) batch.costSum = fit.cost;
+      key.queuedCost -= fit.cost;
     }
-    batch.closedBy = fit?.byCost ? 'cost' : batch.size >= this.options.batchSize || !key.expired ? 'size' : this.state === 'running' ? 'timeout' : 'shutdown';
+    batch.closedBy = fit?.byCost && batch.size < this.options.batchSize ? 'cost' : batch.size >= this.options.batchSize || key.window === 'open' || key.window === 'none' ? 'size' : key.window;
     return batch;
   }
 
@@ -398,7 +467,7 @@ export class Batcher<I, O> implements BatchHost {
    */
   execute(batch: Batch<I, O>, then: (out: unknown) => void, error: (e: unknown) => void): void {
     batch.startedAt = preciseClock();
-    batch.waitMs = Math.max(0, batch.startedAt - batch.owners[0].enqueuedAt.ms);
+    batch.waitMs = Math.max(0, batch.startedAt - (batch.owners[0] as Dispatch<I, O>).enqueuedAt.ms);
     this.emitTelemetry('start', batch);
     let called = false;
     const ok = (out: unknown) => {
@@ -422,6 +491,7 @@ export class Batcher<I, O> implements BatchHost {
     if (this.deliver(batch, out)) this.release(batch, false);
   }
 
+  /** The one place a failed batch is handled: isolated by bisection, or every caller fails. */
   private failed(batch: Batch<I, O>, error: unknown): void {
     const action = this.policy.decide(error, batch);
     if (action.kind === 'split') return this.split(batch, error);
@@ -471,7 +541,8 @@ export class Batcher<I, O> implements BatchHost {
       return false;
     }
     batch.finished = true;
-    const { owners, starts, counts } = batch;
+    const { starts, counts } = batch;
+    const owners = batch.owners as Dispatch<I, O>[];
     for (let i = 0, offset = 0; i < owners.length; i++) {
       const d = owners[i];
       const count = counts ? counts[i] : 1;
@@ -486,35 +557,25 @@ export class Batcher<I, O> implements BatchHost {
       // The common case, a dispatch of one value: no loop, no slice.
       const output = out[offset];
       if (output instanceof Error) return this.fail(d, valueError(this.name, output, 0));
-      d.settled = true;
-      if (d.extras) this.detach(d);
-      return d.complete(out, offset);
+      return this.settle(d, out, offset);
     }
     for (let j = offset, end = offset + count; j < end; j++) {
       const output = out[j];
       if (output instanceof Error) return this.fail(d, valueError(this.name, output, start + j - offset));
     }
     if (d.streams) d.part(start, out.slice(offset, offset + count));
-    if (count === d.end) {
-      d.settled = true;
-      this.detach(d);
-      return d.complete(out, offset);
-    }
+    if (count === d.end) return this.settle(d, out, offset);
     const extras = (d.extras ??= {});
     const outputs = (extras.outputs ??= new Array(d.end)) as O[];
     for (let j = 0; j < count; j++) outputs[start + j] = out[offset + j];
     extras.done = (extras.done ?? 0) + count;
-    if (extras.done === d.end) {
-      d.settled = true;
-      this.detach(d);
-      d.complete(outputs, 0);
-    }
+    if (extras.done === d.end) this.settle(d, outputs);
   }
 
   /** @internal Fails every unsettled caller of the batch with one error. */
   failAll(batch: Batch<I, O>, error: BatchServingError): void {
     batch.finished = true;
-    for (const d of batch.owners) this.fail(d, error);
+    for (const d of batch.owners as Dispatch<I, O>[]) this.fail(d, error);
   }
 
   /** The batch is over: frees its partition, records it, and starts what is due. */
@@ -527,24 +588,13 @@ export class Batcher<I, O> implements BatchHost {
     this.pump();
   }
 
-  private detach(d: Dispatch<I, O>): void {
-    const extras = d.extras;
-    if (extras?.signal && extras.onAbort) extras.signal.removeEventListener('abort', extras.onAbort);
-  }
-
-  private settleEmpty(d: Dispatch<I, O>): void {
-    d.settled = true;
-    d.complete([], 0);
-  }
-
   /** @internal Counts a finished execution in the stats and tells telemetry. */
   record(batch: Batch<I, O>, failed: boolean, error?: unknown): void {
     this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, preciseClock() - batch.startedAt, failed);
     this.emitTelemetry(failed ? 'failure' : 'stop', batch, error);
   }
 
-  /** @internal */
-  emitTelemetry(type: BatchTelemetryEvent['type'], batch: Batch<I, O>, error?: unknown): void {
+  private emitTelemetry(type: BatchTelemetryEvent['type'], batch: Batch<I, O>, error?: unknown): void {
     const listener = this.telemetry;
     if (!listener) return;
     const event: BatchTelemetryEvent = {
@@ -577,7 +627,7 @@ export class Batcher<I, O> implements BatchHost {
   private force(timeoutMs: number): void {
     this.forced = true;
     const error = () => new ServingShutdownError(messages.shutdownDeadline(this.name, timeoutMs));
-    for (const key of this.keys.values()) for (const d of key.waiting()) this.fail(d, error());
+    for (const key of this.keys.values()) for (const d of key.waiting()) this.fail(d as Dispatch<I, O>, error());
     for (const batch of this.retries.drain()) this.failAll(batch as Batch<I, O>, error());
     for (const batch of [...this.running]) {
       batch.abort(error());
@@ -593,7 +643,7 @@ export class Batcher<I, O> implements BatchHost {
     this.idle = undefined;
     this.deadlines.clear();
     this.gate?.close();
-    for (const key of this.keys.values()) key.closeWindow();
+    for (const key of this.keys.values()) this.retire(key);
     this.keys.clear();
     this.dueKeys.length = 0;
     this.turnKeys.length = 0;

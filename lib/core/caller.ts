@@ -3,7 +3,7 @@ import type { DispatchExtras, QueuedDispatch } from './dispatch';
 import { BatchExecutionError, BatchResultLengthError, InvalidInputError, type BatchServingError } from './errors';
 import * as messages from './messages';
 import type { Slab } from './key-queue';
-import type { ServingSpec } from './serving';
+import type { ServingSpec } from './serving-spec';
 
 /*
  * The caller side of a dispatch: validate and mapInputs before the values are queued,

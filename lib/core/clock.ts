@@ -37,3 +37,6 @@ export function invalidateClock(): void {
 }
 
 export const preciseClock = (): number => globalThis.performance.now();
+
+/** setTimeout fires at once for delays above 2^31-1 ms; longer waits are cut to that and re-armed. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;

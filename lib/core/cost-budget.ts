@@ -1,11 +1,14 @@
+import type { BatchOwner } from './batch';
 import type { QueuedDispatch } from './dispatch';
 import type { KeyQueue } from './key-queue';
 import { InvalidInputError } from './errors';
 import * as messages from './messages';
 import type { ServingOptions } from './options';
 
-/** A value's place: the dispatch that owns it and its index in that dispatch's values. */
-type Owner = Pick<QueuedDispatch<unknown, unknown>, 'end' | 'value' | 'values' | 'extras'>;
+/** The dispatch that owns values: a batch's or a key queue's owners are dispatches, whose extras keep the costs. */
+type Owner = BatchOwner;
+
+const costsOf = (owner: Owner): number[] | undefined => (owner as QueuedDispatch<unknown, unknown>).extras?.costs;
 
 /**
  * The cost side of a serving with `.cost`, `maxBatchCost` or `rateLimit.cost`: each value's cost,
@@ -50,13 +53,13 @@ export class CostBudget {
       if (cost > this.cap) return new InvalidInputError(messages.costOverBudget(this.name, i, cost, this.capName, this.cap));
       costs[i] = cost;
     }
-    (d.extras ??= {}).costs = costs;
+    ((d as QueuedDispatch<unknown, unknown>).extras ??= {}).costs = costs;
     return undefined;
   }
 
   /** Cost of `count` values of `owner` from `start`. */
   of(owner: Owner, start: number, count: number): number {
-    const costs = owner.extras?.costs;
+    const costs = costsOf(owner);
     if (!costs) return count;
     let sum = 0;
     for (let i = start, end = start + count; i < end; i++) sum += costs[i];
@@ -65,36 +68,44 @@ export class CostBudget {
 
   /** Cost of value `index` of `owner`. */
   one(owner: Owner, index: number): number {
-    return owner.extras?.costs?.[index] ?? 1;
+    return costsOf(owner)?.[index] ?? 1;
   }
 
   /**
-   * What the next batch of `key` takes: its first values in order, at most `max` of them and at
-   * most `cap` in cost. `byCost` when a value was left for the next batch because it would have
-   * gone over the cap.
+   * What the next batch of `key` takes: its first values in the order batches take them, at most
+   * `max` of them and at most `cap` in cost. `byCost` when the cost closed it: a value was left
+   * for the next batch because it would have gone over the cap, or the cap is reached exactly.
    */
-  fit(key: KeyQueue, max: number): { count: number; cost: number; byCost: boolean } {
+  fit(key: KeyQueue, max: number): BatchFit {
     const cap = this.cap;
     if (!this.counted) {
       const count = Math.min(max, key.queued, Math.floor(cap));
       return { count, cost: count, byCost: count < Math.min(max, key.queued) };
     }
-    const { runs, starts, counts } = key.slab;
     let count = 0;
     let cost = 0;
-    for (let s = key.slab.sliceHead; s < key.slab.slices; s++) {
-      const owner = runs[s]!.dispatch;
-      // Values of settled dispatches are withdrawn: they wait for compaction, not for a batch.
-      if (owner.settled) continue;
-      const costs = owner.extras!.costs!;
-      for (let i = starts ? starts[s] : 0, end = i + (counts ? counts[s] : 1); i < end; i++) {
-        if (count === max) return { count, cost, byCost: false };
-        if (cost + costs[i] > cap) return { count, cost, byCost: true };
-        count++;
-        cost += costs[i];
+    for (const slab of key.slabs()) {
+      const { runs, starts, counts } = slab;
+      for (let s = slab.sliceHead; s < slab.slices; s++) {
+        const owner = runs[s]!.dispatch;
+        // Values of settled dispatches are withdrawn: they wait for compaction, not for a batch.
+        if (owner.settled) continue;
+        const costs = costsOf(owner)!;
+        for (let i = starts ? starts[s] : 0, end = i + (counts ? counts[s] : 1); i < end; i++) {
+          if (count === max) return { count, cost, byCost: false };
+          if (cost + costs[i] > cap) return { count, cost, byCost: true };
+          count++;
+          cost += costs[i];
+        }
       }
     }
-    // Exactly full: closed by its cost as well.
     return { count, cost, byCost: cost >= cap };
   }
+}
+
+/** How many values the next batch of a key takes, and their cost. */
+export interface BatchFit {
+  count: number;
+  cost: number;
+  byCost: boolean;
 }

@@ -1,6 +1,5 @@
 import { Fifo } from './fifo';
-import { preciseClock } from './clock';
-import { MAX_TIMER_MS } from './feed';
+import { MAX_TIMER_MS, preciseClock } from './clock';
 
 /** What can have a deadline: a local dispatch, or a remote call of a transport. */
 export interface Expiring {

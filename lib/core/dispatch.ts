@@ -1,19 +1,10 @@
 import type { TurnStamp } from './clock';
 import { NO_STAMP } from './clock';
 import type { BatchServingError } from './errors';
-import type { Slab } from './key-queue';
-import type { Batch } from './batch';
+import type { Batch, BatchOwner } from './batch';
+import type { Run, Slab } from './key-queue';
 
-/** A contiguous run of one dispatch's values with one batch key: what a key queue holds. */
-export interface Run {
-  readonly dispatch: QueuedDispatch<any, any>;
-  /** Index of the first value not yet taken into a batch. */
-  next: number;
-  /** One past the last value of the run. */
-  readonly end: number;
-  /** The slab the run was written to; its values wait while that is its key queue's slab. */
-  slab: Slab | undefined;
-}
+export type { Run } from './key-queue';
 
 /** Extra state that most dispatches never need, kept off the common object to keep it small. */
 export interface DispatchExtras {
@@ -33,19 +24,17 @@ export interface DispatchExtras {
 /**
  * One caller's request as the batcher sees it: its values, where it stands in the queue, and how
  * it settles. The batcher guarantees `complete` or `fail` is called exactly once.
+ *
+ * Its phases (ARCHITECTURE.md): validated (before `submit`, caller.ts), queued (`isWaiting` of its
+ * runs, key-queue.ts), in a batch (taken: no run waits, not settled), settled (`settled`, written
+ * only by the batcher's `settle`). A dispatch of one batch key is its own run.
  */
-export interface QueuedDispatch<I, O> extends Run {
-  /** The values; a dispatch of one value (`end` 1) may build this on demand and keep `value` instead. */
+export interface QueuedDispatch<I, O> extends Run<QueuedDispatch<any, any>>, BatchOwner {
   readonly values: I[];
-  /** The only value, when `end` is 1. */
   readonly value: I;
-  readonly end: number;
-  readonly context: unknown;
   settled: boolean;
   enqueuedAt: TurnStamp;
   extras: DispatchExtras | undefined;
-  /** True when the dispatch wants hook and part events (a stream). */
-  readonly streams: boolean;
   /** Outputs are `source[offset … offset + values.length)`. */
   complete(source: O[], offset: number): void;
   fail(error: BatchServingError): void;

@@ -1,9 +1,8 @@
 import { DispatchAbortedError, DispatchTimeoutError, type BatchServingError } from './errors';
 import * as messages from './messages';
 import type { ManyInputs } from './types';
+import { MAX_TIMER_MS } from './clock';
 
-/** setTimeout fires at once for delays above 2^31-1 ms; longer waits are cut to that and re-armed. */
-export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * The life of one dispatch over an iterable, as an AbortSignal whose reason is the typed error to

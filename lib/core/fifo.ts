@@ -32,11 +32,6 @@ export class Fifo<T> {
     return item;
   }
 
-  /** Drops the entries `keep` refuses, in place; used to shed withdrawn entries. */
-  retain(keep: (item: T) => boolean): void {
-    this.items = this.items.slice(this.head).filter(keep);
-    this.head = 0;
-  }
 
   *[Symbol.iterator](): IterableIterator<T> {
     for (let i = this.head; i < this.items.length; i++) yield this.items[i];

@@ -5,4 +5,5 @@ export { DEFAULT_SERVING_OPTIONS, resolveServingOptions, type ServingOptions } f
 export type { RateLimit, RetryBackoff, RetryDecision, RetryOptions } from './options';
 export type { ServingStats } from './stats';
 export { RunningServing } from './running-serving';
-export { DEFAULT_BATCH_KEY, type ShutdownMode, type BatcherState } from './batcher';
+export { type ShutdownMode, type BatcherState } from './batcher';
+export { DEFAULT_BATCH_KEY } from './key-runs';

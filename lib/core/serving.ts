@@ -4,18 +4,9 @@ import type { BatchFunction, DispatchOptions, ServingHandler } from './types';
 import { runInline } from './inline';
 import { resolveServingOptions, type ServingOptions } from './options';
 import { RunningServing } from './running-serving';
+import type { ServingSpec } from './serving-spec';
 
-/** The parts of a serving definition. Methods, not function properties, so that a serving of
- * specific types is assignable to one of unknown types. */
-export interface ServingSpec<In, Out, I, O> {
-  handle(values: I[], ctx: Parameters<BatchFunction<I, O>>[1]): O[] | Promise<O[]>;
-  mapInputs?(inputs: In[]): I[];
-  mapResults?(outputs: O[], inputs: In[]): Out[];
-  validate?(input: In): void;
-  batchKey?(value: I): string;
-  cost?(value: I): number;
-  readonly hooks: readonly string[];
-}
+export type { ServingSpec } from './serving-spec';
 
 const OPTIONAL_METHODS = ['mapInputs', 'mapResults', 'validate', 'batchKey', 'cost'] as const;
 

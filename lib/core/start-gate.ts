@@ -1,5 +1,5 @@
 import { preciseClock } from './clock';
-import { MAX_TIMER_MS } from './feed';
+import { MAX_TIMER_MS } from './clock';
 import type { RateLimit } from './options';
 import { RateLimiter } from './rate-limiter';
 

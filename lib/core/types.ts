@@ -1,3 +1,5 @@
+import type { ClosedBy } from './window';
+
 /** One dispatch's slice of a batch: `values.slice(offset, offset + size)`, with the `context` it passed. */
 export interface BatchCaller {
   readonly offset: number;
@@ -50,6 +52,8 @@ export interface DispatchOptions {
   signal?: AbortSignal;
   /** Travels with the dispatch into `ctx.callers`. */
   context?: unknown;
+  /** A safe integer; higher runs first, arrival order within a priority (API.md section 8). Default 0. */
+  priority?: number;
   /** Never leave this process (with a transport). */
   local?: boolean;
   /** Pick among all members, this one included (with a transport). */
@@ -60,9 +64,6 @@ export interface DispatchOptions {
 export type ServingEvent<O> =
   | { type: 'hook'; hook: string; payload: unknown }
   | { type: 'batch'; offset: number; outputs: O[] };
-
-/** Why a batch closed: full by count or by cost, its window ended, closed early by the adaptive window, or shutdown. */
-export type BatchClosedBy = 'size' | 'cost' | 'timeout' | 'adaptive' | 'shutdown';
 
 /** One event per batch start, stop, failure and retry. */
 export interface BatchTelemetryEvent {
@@ -78,8 +79,8 @@ export interface BatchTelemetryEvent {
   waitMs: number;
   runMs?: number;
   error?: unknown;
-  /** On `'start'`: why the batch closed. */
-  closedBy?: BatchClosedBy;
+  /** On 'start': why the batch closed (full by count or by cost, its window expired, the adaptive estimate, shutdown). */
+  closedBy?: ClosedBy;
 }
 
 /** The outcome of `tryDispatch`: never rejects. */

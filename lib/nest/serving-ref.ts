@@ -1,24 +1,39 @@
 import type { Observable } from 'rxjs';
 import type { ServingStats } from '../core/stats';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
-import type { BatchServingClient } from './batch-serving.client';
 import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
+
+/**
+ * What a ref calls: the `BatchServingClient`, seen through the methods a ref uses. Named here so
+ * that the client (which makes refs) and the ref do not import each other.
+ */
+export interface RefTarget {
+  dispatch<Out>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
+  dispatchMany<Out>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<Out[]>;
+  tryDispatch<Out>(serving: string, input: unknown, options?: DispatchOptions): Promise<DispatchResult<Out>>;
+  tryDispatchMany<Out>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<DispatchResult<Out[]>>;
+  stream<O>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Observable<ServingEvent<O>>;
+  inline<Out>(serving: string, input: unknown, options?: Pick<DispatchOptions, 'context'>): Promise<Out>;
+  inlineMany<Out>(serving: string, inputs: unknown[], options?: Pick<DispatchOptions, 'context'>): Promise<Out[]>;
+  stats(serving: string | ServingClass): ServingStats;
+  telemetry(serving?: string | ServingClass): Observable<BatchTelemetryEvent>;
+}
 
 /**
  * The client's methods bound to one serving: what `@InjectServing(nameOrClass)` injects.
  * `In`/`Out` are what callers pass and get, `O` the raw outputs of `stream` events.
  */
 export class ServingRef<In = unknown, Out = unknown, O = unknown> {
-  private resolved: BatchServingClient | undefined;
+  private resolved: RefTarget | undefined;
 
   /** @internal Takes the client lazily: a ref may be built before the module that holds the client. */
   constructor(
-    private readonly clientOf: () => BatchServingClient,
+    private readonly clientOf: () => RefTarget,
     /** The serving this ref dispatches to. */
     readonly serving: string | ServingClass,
   ) {}
 
-  private get client(): BatchServingClient {
+  private get client(): RefTarget {
     return (this.resolved ??= this.clientOf());
   }
 

@@ -5,7 +5,8 @@ import { Dispatch } from '../../lib/core/dispatch';
 /*
  * Thousands of random interleavings of dispatches of random sizes, aborts, timeouts, batches that
  * throw, return Errors or the wrong number of outputs, and shutdowns, under fake timers. After each
- * run the invariants of API.md section 5 must hold.
+ * run the invariants of API.md section 5 must hold, and section 8's: priorities, adaptive windows.
+ * ARCHITECTURE.md lists them.
  */
 
 type Outcome = 'ok' | 'throw' | 'errorAt' | 'wrongLength';
@@ -13,7 +14,18 @@ type Outcome = 'ok' | 'throw' | 'errorAt' | 'wrongLength';
 const outcome = fc.constantFrom<Outcome>('ok', 'ok', 'ok', 'throw', 'errorAt', 'wrongLength');
 
 const step = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ kind: fc.constant('dispatch' as const), size: fc.nat(6), single: fc.boolean(), timeout: fc.option(fc.integer({ min: 1, max: 40 })), abortable: fc.boolean() }) },
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('dispatch' as const),
+      size: fc.nat(6),
+      single: fc.boolean(),
+      timeout: fc.option(fc.integer({ min: 1, max: 40 })),
+      abortable: fc.boolean(),
+      /** Mostly the default, so that runs without priorities stay common. */
+      priority: fc.constantFrom(0, 0, 0, 1, 2, -1),
+    }),
+  },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 25 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(), outcome, at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
@@ -24,6 +36,7 @@ const scenario = fc.record({
   batchSize: fc.integer({ min: 1, max: 5 }),
   partitions: fc.integer({ min: 1, max: 3 }),
   batchTimeout: fc.constantFrom(0, 5, 20),
+  window: fc.constantFrom('fixed' as const, 'adaptive' as const),
   maxQueueSize: fc.constantFrom(4, 12, 1000),
   isolateFailures: fc.boolean(),
   /** Values keyed by parity: a request of several values is cut into runs, one per key queue. */
@@ -75,6 +88,7 @@ async function run(s: Scenario): Promise<void> {
   const pending: Array<{ values: number[]; exec: Execution; resolve(v: unknown): void; reject(e: unknown): void }> = [];
   const problems: string[] = [];
   let syncCall = 0;
+  const priorityOf = new Map<number, number>();
 
   const outputsFor = (values: number[], how: Outcome, at: number): unknown => {
     if (how === 'wrongLength') return values.slice(1);
@@ -86,6 +100,11 @@ async function run(s: Scenario): Promise<void> {
     if (values.length === 0 || values.length > s.batchSize) problems.push(`batch of ${values.length} with batchSize ${s.batchSize}`);
     if (ctx.size !== values.length) problems.push('ctx.size differs from values.length');
     if (s.keyed && new Set(values.map((v) => v % 2)).size > 1) problems.push(`batch ${JSON.stringify(values)} mixes batch keys`);
+    // Highest priority first; within a priority, arrival order (values are numbered as they arrive).
+    for (let i = 1; i < values.length; i++) {
+      const [before, after] = [priorityOf.get(values[i - 1])!, priorityOf.get(values[i])!];
+      if (after > before || (after === before && values[i] < values[i - 1])) problems.push(`batch ${JSON.stringify(values)} is out of priority order`);
+    }
     const exec: Execution = { values: [...values], seq: ++seq };
     executions.push(exec);
     if (s.sync) {
@@ -105,6 +124,7 @@ async function run(s: Scenario): Promise<void> {
     batchTimeout: s.batchTimeout,
     maxQueueSize: s.maxQueueSize,
     isolateFailures: s.isolateFailures,
+    window: s.window,
   });
 
   const dispatches: Array<{ inputs: number[]; single: boolean; result: Settled; controller?: AbortController; counted?: CountingDispatch; timeout?: number }> = [];
@@ -124,15 +144,16 @@ async function run(s: Scenario): Promise<void> {
       case 'dispatch': {
         const size = st.single ? 1 : st.size;
         const inputs = Array.from({ length: size }, () => nextValue++);
+        for (const v of inputs) priorityOf.set(v, st.priority);
         const controller = st.abortable ? new AbortController() : undefined;
-        const options = { timeout: st.timeout ?? undefined, signal: controller?.signal };
+        const options = { timeout: st.timeout ?? undefined, signal: controller?.signal, priority: st.priority };
         if (st.single) {
           // Half through the public API (promises), half straight into the batcher (counted).
           const promise = st.size % 2 ? serving.dispatch(inputs[0], options) : serving.dispatchMany(inputs, options);
           dispatches.push({ inputs, single: st.size % 2 === 1, result: watch(promise), controller });
         } else {
           const d = new CountingDispatch(inputs, () => ++seq);
-          serving.batcher.submit(d, options.timeout, options.signal);
+          serving.batcher.submit(d, options.timeout, options.signal, options.priority);
           dispatches.push({ inputs, single: false, result: d.result, controller, counted: d, timeout: options.timeout });
         }
         break;

@@ -102,6 +102,7 @@ describe('options', () => {
       timeout: undefined,
       isolateFailures: false,
       weight: 1,
+      window: 'fixed',
     });
   });
 
@@ -117,6 +118,7 @@ describe('options', () => {
     [{ maxQueueSize: 0 }, 'invalid maxQueueSize: 0'],
     [{ timeout: 0 }, 'invalid timeout: 0'],
     [{ weight: 0 }, 'invalid weight: 0'],
+    [{ window: 'smart' as 'fixed' }, "invalid window: \"smart\". It must be 'fixed' or 'adaptive'."],
   ])('refuses %j at start with a clear error', (options, message) => {
     expect(() => resolveServingOptions('embed', options)).toThrow(ServingConfigurationError);
     expect(() => BatchServing.start(BatchServing.new((v: number[]) => v), { name: 'embed', ...options })).toThrow(message);

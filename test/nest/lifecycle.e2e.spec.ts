@@ -137,8 +137,8 @@ describe('Lifecycle: start at init, drain at shutdown', () => {
     let logger: RecordingLogger;
     ({ app, client, logger } = await startApp({ servings: [{ name: 'echo', serving: (v: number[]) => v, batchSize: 4 }] }, [Flaky]));
     expect(logger.at('log')).toEqual([
-      "Serving 'echo' started (forRoot servings[0]): batchSize 4, batchTimeout 10 ms, partitions 1, maxQueueSize 100000, timeout none, isolateFailures false, weight 1",
-      "Serving 'flaky' started (@Serving() class Flaky in RootTestModule): batchSize 32, batchTimeout 0 ms, partitions 1, maxQueueSize 100000, timeout none, isolateFailures false, weight 1",
+      "Serving 'echo' started (forRoot servings[0]): batchSize 4, batchTimeout 10 ms, partitions 1, maxQueueSize 100000, timeout none, isolateFailures false, weight 1, window fixed",
+      "Serving 'flaky' started (@Serving() class Flaky in RootTestModule): batchSize 32, batchTimeout 0 ms, partitions 1, maxQueueSize 100000, timeout none, isolateFailures false, weight 1, window fixed",
     ]);
     await client.tryDispatch('flaky', 1);
     expect(logger.at('warn')).toEqual(["Serving 'flaky' failed a batch of 1 value(s) on partition 0: model crashed"]);
