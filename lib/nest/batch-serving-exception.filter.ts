@@ -3,8 +3,9 @@ import { HttpAdapterHost } from '@nestjs/core';
 import { throwError, type Observable } from 'rxjs';
 import { BatchServingError, type BatchServingErrorCode } from '../core/errors';
 import { LOGGER_CONTEXT } from './nest.constants';
+import { ServingNameTakenError } from './serving-name-taken.error';
 
-/** HTTP status of each error code; any code not listed is 500. */
+/** HTTP status of each error code; any code not listed is 500, but a taken serving name (ServingNameTakenError) is 409. */
 export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<BatchServingErrorCode, number>>> = Object.freeze({
   SERVING_NOT_FOUND: HttpStatus.NOT_FOUND,
   INVALID_INPUT: HttpStatus.BAD_REQUEST,
@@ -39,7 +40,7 @@ export class BatchServingExceptionFilter implements ExceptionFilter<BatchServing
   catch(error: BatchServingError, host: ArgumentsHost): void | Observable<never> {
     // Only HTTP has a status to map to: elsewhere (RPC) the error goes back as it was thrown.
     if (host.getType() !== 'http') return throwError(() => error);
-    const statusCode = HTTP_STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR;
+    const statusCode = error instanceof ServingNameTakenError ? HttpStatus.CONFLICT : (HTTP_STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR);
     if (statusCode === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.error(error.message, error.stack);
     const message = statusCode === HttpStatus.INTERNAL_SERVER_ERROR ? 'Internal server error' : error.message;
     const body: BatchServingErrorBody = { statusCode, code: error.code, message };

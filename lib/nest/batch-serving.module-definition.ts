@@ -10,11 +10,11 @@ export const {
 } = new ConfigurableModuleBuilder<BatchServingModuleOptions>({ moduleName: 'BatchServing' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createBatchServingOptions')
-  .setExtras({ isGlobal: false }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
+  .setExtras({ isGlobal: true }, (definition, extras) => ({ ...definition, global: extras.isGlobal }))
   .build();
 
-/** What `forRoot` takes: the module options and `isGlobal` (default false). */
+/** What `forRoot` takes: the module options and `isGlobal` (default true). */
 export type BatchServingModuleRootOptions = typeof OPTIONS_TYPE;
 
-/** What `forRootAsync` takes: `imports`, `inject` and one of `useFactory`, `useClass`, `useExisting`; `isGlobal` (default false). */
+/** What `forRootAsync` takes: `imports`, `inject` and one of `useFactory`, `useClass`, `useExisting`; `isGlobal` (default true). */
 export type BatchServingModuleAsyncOptions = typeof ASYNC_OPTIONS_TYPE;

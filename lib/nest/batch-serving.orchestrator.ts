@@ -1,11 +1,12 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { filter, type Subscription } from 'rxjs';
-import { ServingConfigurationError, ServingShutdownError } from '../core/errors';
+import { ServingShutdownError } from '../core/errors';
 import { BATCH_SERVING_MODULE_OPTIONS } from './batch-serving.module-definition';
 import type { BatchServingModuleOptions, ShutdownOptions } from './batch-serving.options';
 import { BatchServingRegistry } from './batch-serving.registry';
 import { DEFAULT_SHUTDOWN, LOGGER_CONTEXT } from './nest.constants';
 import * as messages from './nest.messages';
+import { ServingNameTakenError } from './serving-name-taken.error';
 import { prepareServing, resolveShutdown, type PreparedServing } from './prepared-serving';
 import { ServingExplorer } from './serving.explorer';
 import { ServingReadiness } from './serving-readiness';
@@ -90,7 +91,7 @@ export class BatchServingOrchestrator implements OnModuleInit, BeforeApplication
     const byName = new Map<string, PreparedServing>();
     for (const serving of planned) {
       const first = byName.get(serving.name)?.origin ?? this.registry.originOf(serving.name);
-      if (first) throw new ServingConfigurationError(messages.duplicateServing(serving.name, first, serving.origin));
+      if (first) throw new ServingNameTakenError(messages.duplicateServing(serving.name, first, serving.origin));
       byName.set(serving.name, serving);
     }
     return planned;

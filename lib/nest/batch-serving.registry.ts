@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EMPTY, Observable, Subject, defer, filter, from, merge, mergeMap, takeUntil } from 'rxjs';
-import { ServingConfigurationError, ServingNotFoundError, ServingShutdownError } from '../core/errors';
+import { ServingNotFoundError, ServingShutdownError } from '../core/errors';
 import type { ShutdownMode } from '../core/batcher';
 import type { ServingOptions } from '../core/options';
 import { RunningServing } from '../core/running-serving';
@@ -10,6 +10,7 @@ import { BATCH_SERVING_MODULE_OPTIONS } from './batch-serving.module-definition'
 import type { BatchServingModuleOptions, ServingSource } from './batch-serving.options';
 import { DEFAULT_SHUTDOWN, LOGGER_CONTEXT } from './nest.constants';
 import * as messages from './nest.messages';
+import { ServingNameTakenError } from './serving-name-taken.error';
 import { prepareServing, type PreparedServing } from './prepared-serving';
 
 interface Entry {
@@ -37,8 +38,8 @@ export class BatchServingRegistry {
 
   /**
    * Starts `serving` under `name` with `options` over the module's `defaults`, and resolves once it
-   * runs (with a transport, once it joined its group). Rejects with ServingConfigurationError for a
-   * taken name or bad options.
+   * runs (with a transport, once it joined its group). Rejects with ServingNameTakenError for a taken name
+   * (HTTP 409 through BatchServingExceptionFilter), ServingConfigurationError for bad options.
    */
   register<In, Out, I, O>(name: string, serving: BatchServing<In, Out, I, O>, options?: Partial<ServingOptions>): Promise<RunningServing<In, Out, O>>;
   register(name: string, serving: ServingSource, options?: Partial<ServingOptions>): Promise<RunningServing>;
@@ -87,7 +88,7 @@ export class BatchServingRegistry {
   async start(prepared: PreparedServing): Promise<RunningServing> {
     const { name, origin } = prepared;
     const taken = this.entries.get(name);
-    if (taken) throw new ServingConfigurationError(messages.duplicateServing(name, taken.origin, origin));
+    if (taken) throw new ServingNameTakenError(messages.duplicateServing(name, taken.origin, origin));
     const running = new RunningServing(name, prepared.serving, prepared.options);
     this.entries.set(name, { running, origin });
     this.logger.log(messages.started(name, prepared.options, origin));

@@ -7,6 +7,7 @@ export {
 export type { BatchServingModuleOptions, ServingDefinition, ServingSource, ShutdownOptions } from './batch-serving.options';
 export { BatchServingClient } from './batch-serving.client';
 export { BatchServingRegistry } from './batch-serving.registry';
+export { ServingNameTakenError } from './serving-name-taken.error';
 export { BatchServingExceptionFilter, HTTP_STATUS_BY_CODE, type BatchServingErrorBody } from './batch-serving-exception.filter';
 export { Serving, type ServingDecoratorOptions } from './serving.decorator';
 export { InjectServing, getServingToken } from './serving-token';

@@ -12,3 +12,6 @@ export const LOGGER_CONTEXT = 'BatchServing';
 
 /** Default of the module's `shutdown` option: drain for up to 30 s. */
 export const DEFAULT_SHUTDOWN: Readonly<ShutdownOptions> = Object.freeze({ mode: 'drain', timeout: 30_000 });
+
+/** The servings a `forFeature([...])` module provides refs for: its start-up check names them. */
+export const FEATURE_SERVINGS = 'nestjs-batch-serving:feature-servings';

@@ -35,6 +35,14 @@ export const closedBeforeReady = () =>
 export const clientNotFound = (serving: string) =>
   `The ServingRef of '${serving}' found no BatchServingClient: import BatchServingModule.forRoot() (or forRootAsync()) in the application.`;
 
+export const featureWithoutRoot = (servings: readonly string[]) =>
+  `BatchServingModule.forFeature([${servings.map((s) => `'${s}'`).join(', ')}]) found no BatchServingModule.forRoot() in the application. ` +
+  'Import BatchServingModule.forRoot() (or forRootAsync()) once, in the root module.';
+
+export const notAServingClass = (className: string) =>
+  `@InjectServing(${className}) or forFeature([${className}]) names class ${className}, which is not a @Serving(). ` +
+  `Decorate ${className} with @Serving(), or name a serving by its string: @InjectServing('name').`;
+
 // ---- log lines ---------------------------------------------------------------------------------
 
 export const started = (name: string, options: object, origin: string) =>

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { BatchServing } from '../core/serving';
 import type { ServingStats } from '../core/stats';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
 import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
@@ -83,5 +84,12 @@ export class ServingRef<In = unknown, Out = unknown, O = unknown> {
   }
 }
 
-/** The `ServingRef` of a `@Serving()` class, typed from it: `ServingRefOf<typeof EmbedServing>`. */
-export type ServingRefOf<C extends ServingClass> = ServingRef<ServingInput<C>, ServingOutput<C>, ServingRawOutput<C>>;
+/**
+ * The `ServingRef` of a serving, typed from a `@Serving()` class (`ServingRefOf<typeof EmbedServing>`)
+ * or from a `BatchServing` value (`ServingRefOf<typeof squares>`).
+ */
+// `any` in the constraint only: BatchServing is invariant in its types, and any serving must fit.
+export type ServingRefOf<S extends ServingClass | BatchServing<any, any, any, any>> =
+  S extends BatchServing<infer In, infer Out, any, infer O>
+    ? ServingRef<In, Out, O>
+    : ServingRef<ServingInput<S>, ServingOutput<S>, ServingRawOutput<S>>;

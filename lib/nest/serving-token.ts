@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { SERVING_TOKEN_PREFIX } from './nest.constants';
+import { recordInjectedServing } from './injected-servings';
 import { servingNameOf } from './serving-metadata.accessor';
 import type { ServingClass } from './serving.types';
 
@@ -13,8 +14,11 @@ export function getServingToken(serving: string | ServingClass): string {
 }
 
 /**
- * Injects the `ServingRef` of a serving. Its provider comes from `forRoot({ servings })` for the
- * servings listed there, and from `BatchServingModule.forFeature([...])` for any other.
+ * Injects the `ServingRef` of a serving (a name or a `@Serving()` class) in any module. The
+ * decorator records its target when the class is defined; the root module (`forRoot` /
+ * `forRootAsync`) provides and exports a ref for every recorded target, so no forFeature is needed.
  */
-export const InjectServing = (serving: string | ServingClass): PropertyDecorator & ParameterDecorator =>
-  Inject(getServingToken(serving));
+export const InjectServing = (serving: string | ServingClass): PropertyDecorator & ParameterDecorator => {
+  recordInjectedServing(serving);
+  return Inject(getServingToken(serving));
+};

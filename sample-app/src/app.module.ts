@@ -22,11 +22,10 @@ export class AppModule {
       module: AppModule,
       imports: [
         AppConfigModule.register(config),
-        // Async, because the shutdown timeout comes from the config; global, so that every
-        // feature module can inject BatchServingClient. The @Serving() classes (events, embed)
-        // are found in their own modules.
+        // Async, because the shutdown timeout comes from the config. Global by default: every
+        // feature module injects BatchServingClient and @InjectServing refs without importing it.
+        // The @Serving() classes (events, embed) are found in their own modules.
         BatchServingModule.forRootAsync({
-          isGlobal: true,
           inject: [APP_CONFIG],
           useFactory: ({ shutdownTimeoutMs }: AppConfig) => ({
             servings: [{ ...SQUARES, serving: squares }],

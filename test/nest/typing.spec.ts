@@ -111,6 +111,18 @@ describe('Types inferred from a @Serving() class', () => {
     expect(await result).toEqual([3]);
   });
 
+  it('ServingRefOf<typeof squares> types the ref of a BatchServing value, mapped or not', async () => {
+    const squares = BatchServing.new((values: number[]) => values.map((v) => v * v));
+    const labelled = squares.mapInputs((texts: string[]) => texts.map(Number)).mapResults((outputs) => outputs.map(String));
+    assertType<Equals<ServingRefOf<typeof squares>, ServingRef<number, number, number>>>();
+    assertType<Equals<ServingRefOf<typeof labelled>, ServingRef<string, string, number>>>();
+    await app.get(BatchServingRegistry).register('squares', squares);
+    const ref: ServingRefOf<typeof squares> = client.ref('squares');
+    const result = ref.dispatch(3);
+    assertType<Equals<typeof result, Promise<number>>>();
+    expect(await result).toBe(9);
+  });
+
   it('register() gives a RunningServing typed from the BatchServing', async () => {
     const lengths = BatchServing.new((values: string[]) => values.map((v) => v.length));
     const running = await app.get(BatchServingRegistry).register('lengths', lengths);

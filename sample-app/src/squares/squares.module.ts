@@ -1,14 +1,11 @@
 import { Module } from '@nestjs/common';
-import { BatchServingModule } from 'nestjs-batch-serving';
 import { SquaresController } from './squares.controller';
-import { SQUARES } from './squares.serving';
 
 /**
- * The squares serving itself is declared in AppModule's `forRootAsync({ servings })`; forFeature
- * provides its ServingRef here, for `@InjectServing('squares')`.
+ * The squares serving itself is declared in AppModule's `forRootAsync({ servings })`; the
+ * controller's `@InjectServing('squares')` gets its ref from there, with no import here.
  */
 @Module({
-  imports: [BatchServingModule.forFeature([SQUARES.name])],
   controllers: [SquaresController],
 })
 export class SquaresModule {}
