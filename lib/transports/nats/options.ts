@@ -1,6 +1,6 @@
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ServingConfigurationError } from '../../core/errors';
-import { jsonCodec, type Codec } from './codec';
+import { msgpackCodec, type Codec } from './codec';
 import * as messages from './nats.messages';
 
 /** Where the transport reports refused messages and connection events. */
@@ -26,7 +26,7 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
    * audited: if its member no longer holds it, it fails the same way. Default 3000.
    */
   memberTimeout?: number;
-  /** Encodes every message. Default JSON; every process of a fleet must use the same. */
+  /** Encodes every message. Default `msgpackCodec` (MessagePack that keeps Date, Map, Set, BigInt, typed arrays…); every process of a fleet must use the same. */
   codec?: Codec;
   /** Default: Nest's `Logger` with context `BatchServing`. */
   logger?: TransportLogger;
@@ -59,7 +59,7 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
     subjectPrefix: subjectPrefix ?? DEFAULT_NATS_OPTIONS.subjectPrefix,
     heartbeatInterval: heartbeatInterval ?? DEFAULT_NATS_OPTIONS.heartbeatInterval,
     memberTimeout: memberTimeout ?? DEFAULT_NATS_OPTIONS.memberTimeout,
-    codec: codec ?? jsonCodec,
+    codec: codec ?? msgpackCodec,
     logger,
   };
   const check = (ok: boolean, option: string, value: unknown, rule: string) => {
