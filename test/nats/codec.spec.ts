@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { deserialize, serialize } from 'node:v8';
 import { BatchServing, RunningServing, ServingUnavailableError } from 'nestjs-batch-serving';
-import { natsTransport, type Codec, type NatsTransport } from 'nestjs-batch-serving/nats';
+import { jsonCodec, natsTransport, type Codec, type NatsTransport } from 'nestjs-batch-serving/nats';
 import { RecordingTransportLogger } from './support/caller-app';
 import { FAST, eventually } from './support/members';
 import { NatsServer } from './support/nats-server';
@@ -59,8 +59,8 @@ describe('the codec', () => {
     open.push({ close: () => running.close('drain', 1000) });
     await member.host(running);
     // A JSON process cannot read the member's heartbeats either: it learns of it from a JSON heartbeat sent by hand.
-    const caller = await transport();
-    const raw = await transport();
+    const caller = await transport(jsonCodec);
+    const raw = await transport(jsonCodec);
     raw.publish('batch-serving.hb', Buffer.from(JSON.stringify({ v: 1, k: 'hb', from: member.self, s: [['strict', 1, 8]] })));
     await eventually(() => caller.members('strict').length === 1, 10_000, 'the hand-made heartbeat');
     const since = Date.now();

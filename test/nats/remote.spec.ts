@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { firstValueFrom, toArray } from 'rxjs';
+import { msgpackCodec } from 'nestjs-batch-serving/nats';
 import {
   BatchExecutionError,
   BatchServing,
@@ -219,9 +220,9 @@ describe('foreign and malformed messages', () => {
   it("are refused and logged on a serving's subject, and the member goes on serving", async () => {
     const subject = `batch-serving.serve.squares.${member.id}`;
     sniffer.publish(subject, new Uint8Array([0xff, 0x00, 0x13, 0x37]));
-    sniffer.publish(subject, JSON.stringify({ hello: 'world' }));
-    sniffer.publish(subject, JSON.stringify({ v: 99, k: 'req', from: 'x', seq: 1, e: [] }));
-    sniffer.publish(subject, JSON.stringify({ v: 1, k: 'req', from: 'x', seq: 1, e: [{ i: 'one', in: 5 }] }));
+    sniffer.publish(subject, msgpackCodec.encode({ hello: 'world' }));
+    sniffer.publish(subject, msgpackCodec.encode({ v: 99, k: 'req', from: 'x', seq: 1, e: [] }));
+    sniffer.publish(subject, msgpackCodec.encode({ v: 1, k: 'req', from: 'x', seq: 1, e: [{ i: 'one', in: 5 }] }));
     await sniffer.flush();
     await eventually(() => (member.output.match(/Refused a message on 'batch-serving\.serve\.squares\./g) ?? []).length >= 4, 10_000, 'four refusals in the log');
     expect(member.output).toContain('it does not decode');
@@ -233,7 +234,7 @@ describe('foreign and malformed messages', () => {
 
   it("are refused and logged on a caller's inbox, and do not settle anything", async () => {
     const inbox = `batch-serving.in.${caller.transport.self}`;
-    sniffer.publish(`${inbox}.r`, JSON.stringify({ v: 1, k: 'res', from: member.id, r: [[1, 9, 'what']] }));
+    sniffer.publish(`${inbox}.r`, msgpackCodec.encode({ v: 1, k: 'res', from: member.id, r: [[1, 9, 'what']] }));
     sniffer.publish(`${inbox}.r`, 'not json');
     sniffer.publish(`${inbox}.zz`, 'x');
     await sniffer.flush();

@@ -1,6 +1,6 @@
 import { connect } from '@nats-io/transport-node';
 import { BatchServing, ServingOverloadedError, ServingUnavailableError } from 'nestjs-batch-serving';
-import { natsTransport, type NatsTransport } from 'nestjs-batch-serving/nats';
+import { msgpackCodec, natsTransport, type NatsTransport } from 'nestjs-batch-serving/nats';
 import { startCallerApp, type CallerApp } from './support/caller-app';
 import { ExecutionRecord, FAST, MemberProcess, eventually } from './support/members';
 import { NatsServer } from './support/nats-server';
@@ -128,7 +128,7 @@ describe('retries', () => {
     try {
       await eventually(() => app.transport.members('ghosted').length === 1, 10_000, 'the real member');
       // A process that announces 'ghosted' with most of the shares but never subscribes to it.
-      nc.publish('batch-serving.hb', JSON.stringify({ v: 1, k: 'hb', from: 'ghost', s: [['ghosted', 1000, 32]] }));
+      nc.publish('batch-serving.hb', msgpackCodec.encode({ v: 1, k: 'hb', from: 'ghost', s: [['ghosted', 1000, 32]] }));
       await eventually(() => app.transport.members('ghosted').length === 2, 10_000, 'the ghost');
       await expect(Promise.all([1, 2, 3].map((v) => app.client.dispatch('ghosted', v)))).resolves.toEqual([1, 4, 9]);
       expect(record.values('ghosted').map(({ value }) => value).sort()).toEqual([1, 2, 3]);
@@ -145,7 +145,7 @@ describe('retries', () => {
     const app = await startCallerApp(server.url);
     const nc = await connect({ servers: server.url });
     try {
-      for (const ghost of ['ghost1', 'ghost2', 'ghost3']) nc.publish('batch-serving.hb', JSON.stringify({ v: 1, k: 'hb', from: ghost, s: [['haunted', 1000, 32]] }));
+      for (const ghost of ['ghost1', 'ghost2', 'ghost3']) nc.publish('batch-serving.hb', msgpackCodec.encode({ v: 1, k: 'hb', from: ghost, s: [['haunted', 1000, 32]] }));
       await eventually(() => app.transport.members('haunted').length === 4, 10_000, 'three ghosts and a member');
       const error = await app.client.dispatch('haunted', 5).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(ServingUnavailableError);

@@ -2,7 +2,7 @@ import { NatsTransport } from './nats.transport';
 import { resolveNatsOptions, type NatsTransportOptions } from './options';
 
 export { NatsTransport } from './nats.transport';
-export { jsonCodec, type Codec } from './codec';
+export { jsonCodec, msgpackCodec, type Codec } from './codec';
 export { DEFAULT_NATS_OPTIONS, type NatsTransportOptions, type TransportLogger } from './options';
 export { NatsRemoteServing } from './remote-serving';
 

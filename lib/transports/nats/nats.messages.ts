@@ -54,11 +54,11 @@ const reason = (error: unknown) => (error instanceof Error ? error.message : Str
 
 export const inputNotEncodable = (name: string, error: unknown) =>
   `An input of a dispatch to serving '${name}' cannot be encoded by the transport's codec: ${reason(error)}. ` +
-  'Send only what the codec can carry (JSON by default: no BigInt, no cycles), or configure natsTransport({ codec }).';
+  'Send only what the codec can carry (no cycles or symbols; with jsonCodec no BigInt either), or configure natsTransport({ codec }).';
 
 export const answerNotEncodable = (error: unknown) =>
   `The answer to this dispatch cannot be encoded by the transport's codec: ${reason(error)}. ` +
-  'Return only what the codec can carry (JSON by default: no BigInt, no cycles), or configure natsTransport({ codec }).';
+  'Return only what the codec can carry (no cycles or symbols; with jsonCodec no BigInt either), or configure natsTransport({ codec }).';
 
 export const inputTooLarge = (name: string, bytes: number, max: number) =>
   `Cannot send the dispatch to serving '${name}': its inputs encode to ${bytes} bytes, above the NATS server's max_payload of ${max} bytes. ` +

@@ -13,6 +13,7 @@ import { Presence } from './presence';
 import { Subjects } from './protocol';
 import { NatsRemoteServing, type RouteHost } from './remote-serving';
 import { RefusalLog } from './refusal-log';
+import { Signer } from './signing';
 import type { Link } from './wire';
 
 /** NATS's own default, used until the server has told its max_payload. */
@@ -33,6 +34,8 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   private readonly presence: Presence;
   private readonly logger: TransportLogger;
   private readonly refusals: RefusalLog;
+  /** Signs what this process sends and checks what it receives; undefined without `key`. */
+  private readonly signer: Signer | undefined;
   private readonly remotes = new Map<string, NatsRemoteServing>();
   private nc: NatsConnection | undefined;
   private callerSide: Caller | undefined;
@@ -43,6 +46,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.codec = options.codec;
     this.logger = options.logger ?? new Logger('BatchServing');
     this.refusals = new RefusalLog(this.logger);
+    this.signer = options.keys ? new Signer(options.keys, this.self) : undefined;
     this.subjects = new Subjects(options.subjectPrefix);
     this.membership = new Membership(this.self, {
       gone: (id, reason) => {
@@ -121,7 +125,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
 
   publish(subject: string, data: Uint8Array, reply?: string): boolean {
     try {
-      this.connection().publish(subject, data, reply ? { reply } : undefined);
+      this.connection().publish(subject, this.signer ? this.signer.seal(subject, data) : data, reply ? { reply } : undefined);
       return true;
     } catch (error) {
       this.logger.warn(messages.sendFailed(subject, error));
@@ -129,8 +133,13 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     }
   }
 
+  /** What the codec's bytes may take of the server's max_payload: a signature takes the rest. */
   maxPayload(): number {
-    return this.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    return (this.nc?.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - (this.signer?.overhead ?? 0);
+  }
+
+  open(subject: string, data: Uint8Array): { payload: Uint8Array; signer?: string } | string {
+    return this.signer ? this.signer.open(subject, data) : { payload: data };
   }
 
   refuse(subject: string, reason: string): void {
@@ -174,6 +183,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.membership.sweep(now, this.options.memberTimeout);
     this.callerSide?.tick(now);
     this.refusals.tick();
+    this.signer?.sweep();
   }
 
   /** Connection events: logged; after a reconnection the fleet is asked again who is there. */
@@ -189,6 +199,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
 
   private async shutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    this.refusals.flush();
     this.callerSide?.close();
     const nc = this.nc;
     if (!nc || nc.isClosed()) return;

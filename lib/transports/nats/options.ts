@@ -1,7 +1,8 @@
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ServingConfigurationError } from '../../core/errors';
-import { jsonCodec, type Codec } from './codec';
+import { msgpackCodec, type Codec } from './codec';
 import * as messages from './nats.messages';
+import * as security from './security.messages';
 
 /** Where the transport reports refused messages and connection events. */
 export interface TransportLogger {
@@ -26,10 +27,18 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
    * audited: if its member no longer holds it, it fails the same way. Default 3000.
    */
   memberTimeout?: number;
-  /** Encodes every message. Default JSON; every process of a fleet must use the same. */
+  /** Encodes every message. Default `msgpackCodec` (MessagePack that keeps Date, Map, Set, BigInt, typed arrays…); every process of a fleet must use the same. */
   codec?: Codec;
   /** Default: Nest's `Logger` with context `BatchServing`. */
   logger?: TransportLogger;
+  /**
+   * Signs every message with HMAC-SHA256 under this secret, and refuses every message not signed
+   * with it (logged): forged replies, fake members and forged departures get nowhere. The same
+   * key in every process of the fleet. Default: none (messages are not signed).
+   */
+  key?: string;
+  /** A key ring, for rotation: signs with the first, accepts any. Instead of `key`. */
+  keys?: string[];
 }
 
 export interface ResolvedNatsOptions {
@@ -39,6 +48,8 @@ export interface ResolvedNatsOptions {
   memberTimeout: number;
   codec: Codec;
   logger: TransportLogger | undefined;
+  /** Signing keys, the first signs; undefined when messages are not signed. */
+  keys: string[] | undefined;
 }
 
 /** The defaults, in one place. `maxReconnectAttempts: -1`: a service keeps reconnecting rather than give up after 10 tries. */
@@ -53,14 +64,15 @@ const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Splits our options from NATS's and refuses what cannot work, at natsTransport() time. */
 export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsOptions {
-  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, ...connection } = options;
+  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, key, keys, ...connection } = options;
   const resolved: ResolvedNatsOptions = {
     connection: { maxReconnectAttempts: DEFAULT_NATS_OPTIONS.maxReconnectAttempts, ...connection },
     subjectPrefix: subjectPrefix ?? DEFAULT_NATS_OPTIONS.subjectPrefix,
     heartbeatInterval: heartbeatInterval ?? DEFAULT_NATS_OPTIONS.heartbeatInterval,
     memberTimeout: memberTimeout ?? DEFAULT_NATS_OPTIONS.memberTimeout,
-    codec: codec ?? jsonCodec,
+    codec: codec ?? msgpackCodec,
     logger,
+    keys: resolveKeys(key, keys),
   };
   const check = (ok: boolean, option: string, value: unknown, rule: string) => {
     if (!ok) throw new ServingConfigurationError(messages.invalidOption(option, value, rule));
@@ -75,4 +87,23 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
   );
   check(typeof resolved.codec?.encode === 'function' && typeof resolved.codec?.decode === 'function', 'codec', resolved.codec, 'an object with encode(message) and decode(bytes)');
   return resolved;
+}
+
+/** A key shorter than this is guessable offline from one captured message. */
+export const MIN_KEY_LENGTH = 16;
+
+function resolveKeys(key: unknown, keys: unknown): string[] | undefined {
+  if (key === undefined && keys === undefined) return undefined;
+  const fail = (option: string, value: unknown, rule: string) => {
+    throw new ServingConfigurationError(messages.invalidOption(option, value, rule));
+  };
+  if (key !== undefined && keys !== undefined) fail('key', 'given with keys', 'given alone: pass either key or keys, not both');
+  const ring = key !== undefined ? [key] : keys;
+  if (!Array.isArray(ring) || ring.length === 0) return fail('keys', keys, 'a non-empty array of strings (the first signs, any is accepted)');
+  for (const k of ring) {
+    // The key itself is never printed: only what is wrong with it.
+    const what = typeof k === 'string' ? `a string of ${k.length} characters` : `a ${typeof k}`;
+    if (typeof k !== 'string' || k.length < MIN_KEY_LENGTH) fail(key !== undefined ? 'key' : 'keys', what, security.weakKey(MIN_KEY_LENGTH));
+  }
+  return ring as string[];
 }

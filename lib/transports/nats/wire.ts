@@ -1,4 +1,5 @@
 import type { Codec } from './codec';
+import { wrongSigner } from './security.messages';
 
 /**
  * Coalescing: what is pushed for one destination during an event-loop turn leaves as one message
@@ -88,19 +89,24 @@ export interface Link {
   maxPayload(): number;
   /** Logs a refused message, without flooding the log. */
   refuse(subject: string, reason: string): void;
+  /** The codec's bytes of a received message and who signed it (when signing is on), or the reason to refuse it. */
+  open(subject: string, data: Uint8Array): { payload: Uint8Array; signer?: string } | string;
 }
 
 /** Decodes and checks a received message; refuses (logs) it and returns undefined when it is not one of ours. */
-export function decodeMessage<T>(link: Link, data: Uint8Array, subject: string, parse: (message: unknown) => T | string): T | undefined {
+export function decodeMessage<T extends { from: string }>(link: Link, data: Uint8Array, subject: string, parse: (message: unknown) => T | string): T | undefined {
+  const opened = link.open(subject, data);
+  if (typeof opened === 'string') return void link.refuse(subject, opened);
   let decoded: unknown;
   try {
-    decoded = link.codec.decode(data);
+    decoded = link.codec.decode(opened.payload);
   } catch (error) {
     link.refuse(subject, `it does not decode (${error instanceof Error ? error.message : String(error)})`);
     return undefined;
   }
   const parsed = parse(decoded);
-  if (typeof parsed !== 'string') return parsed;
-  link.refuse(subject, parsed);
-  return undefined;
+  if (typeof parsed === 'string') return void link.refuse(subject, parsed);
+  // A holder of the key speaks only for itself: it cannot sign a reply or a goodbye in another's name.
+  if (opened.signer !== undefined && parsed.from !== opened.signer) return void link.refuse(subject, wrongSigner(opened.signer, parsed.from));
+  return parsed;
 }

@@ -26,8 +26,8 @@ export class MemberProcess {
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
   }
 
-  static async start(label: string, servers: string, record: string, servings: MemberServing[]): Promise<MemberProcess> {
-    const config: MemberConfig = { label, servers, record, servings, ...FAST };
+  static async start(label: string, servers: string, record: string, servings: MemberServing[], transport?: MemberConfig['transport']): Promise<MemberProcess> {
+    const config: MemberConfig = { label, servers, record, servings, ...FAST, transport };
     const child = fork(FIXTURE, [], {
       cwd: ROOT,
       execArgv: ['-r', '@swc-node/register'],
