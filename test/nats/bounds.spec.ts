@@ -48,6 +48,8 @@ async function caller(): Promise<NatsTransport> {
   const transport = natsTransport({ servers: server.url, ...TIMING, logger: new RecordingTransportLogger() });
   await transport.start();
   open.push(transport);
+  // Discovery waits only briefly for answers; on a loaded machine the member may be heard a heartbeat later.
+  await eventually(() => transport.members('length').length === 1, 10_000, 'the caller hearing of the member');
   return transport;
 }
 

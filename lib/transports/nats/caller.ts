@@ -11,7 +11,7 @@ import {
 import { dispatchAborted, dispatchTimeout } from '../../core/messages';
 import { DeadlineQueue } from '../../core/deadlines';
 import type { Membership } from './membership';
-import { MAX_ENTRIES, MAX_VALUES } from './bounds';
+import { MAX_ENTRIES, MAX_PEERS, MAX_VALUES } from './bounds';
 import * as messages from './nats.messages';
 import * as security from './security.messages';
 import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, isReplyItem, parseReply, type Subjects } from './protocol';
@@ -149,7 +149,8 @@ export class Caller {
    */
   memberGone(member: string, reason: 'left' | 'silent'): void {
     if (reason === 'left') {
-      this.departed.set(member, performance.now());
+      // Bounded: goodbyes in the names of invented processes must not grow the table (MAX_PEERS).
+      if (this.departed.size < MAX_PEERS) this.departed.set(member, performance.now());
       return;
     }
     for (const call of this.calls.values()) {
