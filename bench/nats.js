@@ -17,9 +17,7 @@
  *   options: --calls N (latency samples)  --seconds S (throughput)  --concurrency N
  *            --remote-only (skip the local figures, to profile the remote path alone)
  */
-const { fork, spawn } = require('node:child_process');
-const fs = require('node:fs');
-const net = require('node:net');
+const { fork } = require('node:child_process');
 const os = require('node:os');
 const path = require('node:path');
 const { BatchServing } = require('../dist');
@@ -28,6 +26,7 @@ const { natsTransport } = require('../dist/transports/nats');
 const SERVING = { name: 'echo', batchSize: 1000, batchTimeout: 0 };
 const echo = BatchServing.new((values) => values);
 const { emitJson } = require('./lib/report');
+const { startServer } = require('./lib/nats-server');
 const quiet = { log() {}, warn() {}, error: (m) => console.error(m) };
 
 function arg(flag, fallback) {
@@ -52,33 +51,6 @@ async function member(servers) {
 }
 
 // ---- the run --------------------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer() {
-  const port = await freePort();
-  const binary = fs.existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  await new Promise((resolve, reject) => {
-    let output = '';
-    child.stderr.on('data', (chunk) => {
-      output += chunk;
-      if (output.includes('Server is ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`nats-server exited with ${code}: ${output}`)));
-  });
-  child.removeAllListeners('exit');
-  return { url: `nats://127.0.0.1:${port}`, child };
-}
 
 function startMember(servers) {
   const child = fork(__filename, ['--member', servers], { stdio: 'inherit' });

@@ -107,8 +107,8 @@ describe('with a key: every message signed, every forgery refused and logged, 0 
     const sniff = attacker.subscribe(`sig.serve.squares.${a.id}`, { callback: (_, msg) => void captured.push({ subject: msg.subject, data: msg.data.slice(), reply: msg.reply }) });
     await attacker.flush();
     await expect(signed.remote('squares').dispatch(123_456)).resolves.toBe(123_456 ** 2);
+    await eventually(() => captured.length > 0, 10_000, 'the request captured');
     sniff.unsubscribe();
-    expect(captured.length).toBeGreaterThan(0);
     for (const { subject, data, reply } of captured) attacker.publish(subject, data, reply ? { reply } : undefined);
     // Its refusals are the member's first, so each is logged in full (not only counted).
     await eventually(() => a.output.includes('a replay'), 10_000, 'the member refusing the replay');
@@ -151,6 +151,7 @@ describe('with a key: every message signed, every forgery refused and logged, 0 
     const sniff = attacker.subscribe(`sig.in.${signed.self}.r`, { callback: (_, msg) => void captured.push(msg.data.slice()) });
     await attacker.flush();
     await expect(signed.remote('squares').dispatch(5)).resolves.toBe(25);
+    await eventually(() => captured.length > 0, 10_000, 'the answer captured');
     sniff.unsubscribe();
     for (const data of captured) attacker.publish(`sig.in.${b.transport.self}.r`, data);
     await eventually(() => b.log.lines.some((line) => line.includes('signature')), 10_000, 'the moved answer refused');

@@ -11,7 +11,9 @@ import {
 import { dispatchAborted, dispatchTimeout } from '../../core/messages';
 import { DeadlineQueue } from '../../core/deadlines';
 import type { Membership } from './membership';
+import { MAX_ENTRIES, MAX_PEERS, MAX_VALUES } from './bounds';
 import * as messages from './nats.messages';
+import * as security from './security.messages';
 import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, isReplyItem, parseReply, type Subjects } from './protocol';
 import { RemoteCall, entryOf, rebuild, type CallOptions, type CallSink } from './remote-call';
 import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
@@ -147,7 +149,8 @@ export class Caller {
    */
   memberGone(member: string, reason: 'left' | 'silent'): void {
     if (reason === 'left') {
-      this.departed.set(member, performance.now());
+      // Bounded: goodbyes in the names of invented processes must not grow the table (MAX_PEERS).
+      if (this.departed.size < MAX_PEERS) this.departed.set(member, performance.now());
       return;
     }
     for (const call of this.calls.values()) {
@@ -221,6 +224,11 @@ export class Caller {
   private send(subject: string, queued: RemoteCall[]): void {
     const calls = queued.filter((call) => !call.settled);
     if (calls.length === 0) return;
+    // Members admit at most MAX_ENTRIES dispatches from one message: a burst leaves as several.
+    for (let from = 0; from < calls.length; from += MAX_ENTRIES) this.sendFitting(subject, calls.slice(from, from + MAX_ENTRIES));
+  }
+
+  private sendFitting(subject: string, calls: RemoteCall[]): void {
     const max = this.link.maxPayload();
     const inbox = this.subjects.inbox(this.link.self);
     encodeFitting(
@@ -240,8 +248,8 @@ export class Caller {
           for (const call of chunk) this.fail(call, new ServingUnavailableError(messages.notSent(call.name)));
         }
       },
-      (call, bytes) => {
-        this.fail(call, new InvalidInputError(messages.inputTooLarge(call.name, bytes, max)));
+      (call, bytes, values) => {
+        this.fail(call, new InvalidInputError(values === undefined ? messages.inputTooLarge(call.name, bytes, max) : security.inputTooManyValues(call.name, MAX_VALUES)));
         return undefined;
       },
       (call, error) => {

@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import { countJson, countMsgpack } from './value-count';
 
 /**
  * Turns the transport's messages into bytes and back. Inputs, outputs, hook payloads and `context`
@@ -12,6 +13,12 @@ export interface Codec {
   encode(message: unknown): Uint8Array;
   /** Throws on bytes it cannot read; the transport then refuses the message and logs it. */
   decode(data: Uint8Array): unknown;
+  /**
+   * Counts the values in `data` without decoding it, stopping once past `limit`: lets a process
+   * refuse a message too costly to decode before decoding it. Optional: without it, only the
+   * server's max_payload bounds what a message may cost.
+   */
+  count?(data: Uint8Array, limit: number): number;
 }
 
 /**
@@ -31,6 +38,7 @@ const packr = new Packr({ useRecords: true, mapsAsObjects: false, moreTypes: tru
 export const msgpackCodec: Codec = {
   encode: (message) => packr.pack(message),
   decode: (data) => packr.unpack(data),
+  count: countMsgpack,
 };
 
 /** JSON text in UTF-8, for fleets that want a readable wire; see Codec for what it changes. */
@@ -38,4 +46,5 @@ export const jsonCodec: Codec = {
   encode: (message) => Buffer.from(JSON.stringify(message)),
   // A Buffer view over the same memory: no copy before parsing.
   decode: (data) => JSON.parse(Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8')),
+  count: countJson,
 };

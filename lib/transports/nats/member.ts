@@ -2,7 +2,9 @@ import { BatchServingError } from '../../core/errors';
 import { shuttingDown } from '../../core/messages';
 import type { RunningServing } from '../../core/running-serving';
 import type { DispatchOptions } from '../../core/types';
+import { MAX_VALUES } from './bounds';
 import * as messages from './nats.messages';
+import * as security from './security.messages';
 import {
   DONE,
   FAILED,
@@ -209,7 +211,7 @@ export class Member {
       items,
       (r) => ({ v: 1, k: 'res', from: this.link.self, r }),
       (_, data) => this.link.publish(subject, data),
-      (item, bytes): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerTooLarge(bytes, max)],
+      (item, bytes, values): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', values === undefined ? messages.answerTooLarge(bytes, max) : security.answerTooManyValues(MAX_VALUES)],
       (item, error): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerNotEncodable(error)],
     );
   }

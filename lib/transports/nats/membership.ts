@@ -1,3 +1,5 @@
+import { MAX_NAMES, MAX_PEERS } from './bounds';
+import { BoundedMap } from './bounded-map';
 import type { HeartbeatMessage } from './protocol';
 
 /** A process of the group of one serving, with its share of the traffic. */
@@ -28,29 +30,45 @@ export interface MembershipEvents {
 export class Membership {
   private readonly peers = new Map<string, Peer>();
   private readonly groups = new Map<string, Map<string, Candidate>>();
-  /** Names ever hosted on NATS: a name never seen is not found, one seen before is unavailable. */
-  private readonly seen = new Set<string>();
+  /**
+   * Names hosted on NATS once: a name never seen is not found, one seen before is unavailable.
+   * The MAX_NAMES most recent only: foreign heartbeats inventing names must not grow the heap.
+   */
+  private readonly seen = new BoundedMap<string, true>(MAX_NAMES);
 
   constructor(
     readonly self: string,
     private readonly events: MembershipEvents,
   ) {}
 
-  /** A heartbeat (or a query answer) from another process. */
-  heartbeat(message: HeartbeatMessage, now: number): void {
+  /**
+   * A heartbeat (or a query answer) from another process. False when it is not taken in: MAX_PEERS
+   * processes are known already. The ones known keep their place (a flood of invented processes
+   * cannot push out real members); the invented ones go silent and are swept after memberTimeout.
+   */
+  heartbeat(message: HeartbeatMessage, now: number): boolean {
     const id = message.from;
-    if (id === this.self) return;
-    if (message.bye) return this.remove(id, 'left');
+    if (id === this.self) return true;
+    if (message.bye) {
+      this.remove(id, 'left');
+      return true;
+    }
     let peer = this.peers.get(id);
-    if (!peer) this.peers.set(id, (peer = { lastSeen: now, servings: new Set() }));
+    if (!peer) {
+      if (this.peers.size >= MAX_PEERS) return false;
+      this.peers.set(id, (peer = { lastSeen: now, servings: new Set() }));
+    }
     peer.lastSeen = now;
     const hosted = new Set<string>();
     for (const [name, shares, batchSize] of message.s) {
+      // Past MAX_NAMES groups, a new name waits until others are gone; known names still update.
+      if (!this.groups.has(name) && this.groups.size >= MAX_NAMES) continue;
       hosted.add(name);
       this.join(name, id, shares, batchSize);
     }
     for (const name of peer.servings) if (!hosted.has(name)) this.leave(name, id);
     peer.servings = hosted;
+    return true;
   }
 
   /** This process now hosts `name`. */
@@ -105,6 +123,11 @@ export class Membership {
     return [...(this.groups.get(name)?.values() ?? [])].map(({ member, shares }) => ({ member, shares }));
   }
 
+  /** Entries of each table: each has a bound (bounds.ts), whatever others send. */
+  sizes(): { peers: number; groups: number; seen: number } {
+    return { peers: this.peers.size, groups: this.groups.size, seen: this.seen.size };
+  }
+
   wasSeen(name: string): boolean {
     return this.seen.has(name);
   }
@@ -115,7 +138,7 @@ export class Membership {
   }
 
   private join(name: string, member: string, shares: number, batchSize: number): void {
-    this.seen.add(name);
+    this.seen.set(name, true);
     let group = this.groups.get(name);
     if (!group) this.groups.set(name, (group = new Map()));
     const candidate = group.get(member);

@@ -40,6 +40,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   private nc: NatsConnection | undefined;
   private callerSide: Caller | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private lastTick = performance.now();
   private closing: Promise<void> | undefined;
 
   constructor(private readonly options: ResolvedNatsOptions) {
@@ -179,9 +180,15 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
 
   private tick(): void {
     const now = performance.now();
+    // This process itself stalled (a large message to copy, a long synchronous task, a GC pause):
+    // the others' heartbeats wait unread in the socket, so no one is judged silent on this tick.
+    const stalled = now - this.lastTick > 2 * this.options.heartbeatInterval;
+    this.lastTick = now;
     if (this.nc && !this.nc.isClosed()) this.presence.beat();
-    this.membership.sweep(now, this.options.memberTimeout);
-    this.callerSide?.tick(now);
+    if (!stalled) {
+      this.membership.sweep(now, this.options.memberTimeout);
+      this.callerSide?.tick(now);
+    }
     this.refusals.tick();
     this.signer?.sweep();
   }

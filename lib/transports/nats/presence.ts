@@ -1,4 +1,6 @@
+import { MAX_PEERS } from './bounds';
 import type { Membership } from './membership';
+import { tooManyPeers } from './security.messages';
 import { parseHeartbeat, type HeartbeatMessage, type Subjects } from './protocol';
 import { decodeMessage, type Link } from './wire';
 
@@ -46,15 +48,19 @@ export class Presence {
     const heartbeat = decodeMessage(this.link, data, subject, parseHeartbeat);
     if (!heartbeat) return;
     this.heard++;
-    this.membership.heartbeat(heartbeat, performance.now());
+    this.take(heartbeat, subject);
   }
 
   /** A process asks who is there: it sent its own heartbeat; ours goes back to it. */
   onQuery(data: Uint8Array, subject: string, reply: string | undefined): void {
     const heartbeat = decodeMessage(this.link, data, subject, parseHeartbeat);
     if (!heartbeat || heartbeat.from === this.link.self) return;
-    this.membership.heartbeat(heartbeat, performance.now());
+    this.take(heartbeat, subject);
     if (reply) this.link.publish(reply, this.link.codec.encode(this.heartbeat()));
+  }
+
+  private take(heartbeat: HeartbeatMessage, subject: string): void {
+    if (!this.membership.heartbeat(heartbeat, performance.now())) this.link.refuse(subject, tooManyPeers(MAX_PEERS));
   }
 
   private heartbeat(bye?: boolean): HeartbeatMessage {

@@ -13,6 +13,8 @@
  *   <p>.in.<id>.h            answers to the query of process <id>
  */
 
+import { MAX_ENTRIES, MAX_NAME_LENGTH, MAX_SERVINGS_PER_PROCESS } from './bounds';
+
 export const PROTOCOL_VERSION = 1;
 
 /** One dispatch inside a request message. */
@@ -134,6 +136,7 @@ export function parseRequest(m: unknown): RequestMessage | string {
   const r = m as Record<string, unknown>;
   if (!isCount(r.seq)) return 'no valid seq';
   if (!Array.isArray(r.e)) return 'no entries';
+  if (r.e.length > MAX_ENTRIES) return `more than ${MAX_ENTRIES} entries in one message`;
   for (const e of r.e as unknown[]) {
     if (!isObject(e) || !isCount(e.i) || !Array.isArray(e.in)) return 'an entry without id or inputs';
     if ((e.s !== undefined && e.s !== 1) || (e.a !== undefined && e.a !== 1)) return 'an entry with a bad flag';
@@ -184,8 +187,9 @@ export function parseHeartbeat(m: unknown): HeartbeatMessage | string {
   if (bad) return bad;
   const s = (m as Record<string, unknown>).s;
   if (!Array.isArray(s)) return 'no servings';
+  if (s.length > MAX_SERVINGS_PER_PROCESS) return `more than ${MAX_SERVINGS_PER_PROCESS} servings`;
   for (const entry of s as unknown[]) {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || !(typeof entry[1] === 'number' && entry[1] > 0 && Number.isFinite(entry[1])) || !(isCount(entry[2]) && entry[2] > 0)) {
+    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || entry[0].length > MAX_NAME_LENGTH || !(typeof entry[1] === 'number' && entry[1] > 0 && Number.isFinite(entry[1])) || !(isCount(entry[2]) && entry[2] > 0)) {
       return 'a serving without name, shares or batchSize';
     }
   }

@@ -13,3 +13,14 @@ export const tooLarge = (bytes: number, max: number) =>
   `it is ${bytes} bytes, above this member's budget of ${max} bytes for one message (maxMessageBytes)`;
 export const tooManyValues = (max: number) =>
   `it holds more than ${max} values, above this member's budget for one message; send fewer dispatches or inputs per message`;
+
+export const inputTooManyValues = (name: string, max: number) =>
+  `Cannot send the dispatch to serving '${name}': its inputs hold more than ${max} values (every number, string, array and object counts), ` +
+  'more than any process decodes from one message. Send fewer inputs at a time, or carry numeric vectors as typed arrays (a Float32Array is one value).';
+
+export const answerTooManyValues = (max: number) =>
+  `The member's answer to this dispatch holds more than ${max} values (every number, string, array and object counts), more than any process decodes from one message. ` +
+  'Dispatch fewer inputs at a time, or return numeric vectors as typed arrays (a Float32Array is one value).';
+
+export const tooManyPeers = (max: number) =>
+  `it comes from a new process while ${max} are known already; it is taken in once others have gone silent (a flood of invented processes?)`;

@@ -1,5 +1,6 @@
 import type { Codec } from './codec';
-import { wrongSigner } from './security.messages';
+import { MAX_VALUES } from './bounds';
+import { tooManyValues, wrongSigner } from './security.messages';
 
 /**
  * Coalescing: what is pushed for one destination during an event-loop turn leaves as one message
@@ -34,8 +35,9 @@ export class Outbox<T> {
 
 /**
  * Encodes `items` into as few messages as fit under `maxBytes` (the server's max_payload), in
- * order: a message too large is split in halves until the parts fit. An item too large on its own
- * is handed to `tooLarge`, which may return a small replacement (an error to send instead); one
+ * order: a message too large (in bytes, or in values: MAX_VALUES) is split in halves until the
+ * parts fit. An item too large on its own is handed to `tooLarge` (with its count of values when
+ * that is what is too large), which may return a small replacement (an error to send instead); one
  * the codec cannot encode at all, to `unencodable`, likewise. Only an oversized or unencodable
  * batch pays for the extra encodings. `chunk` is called for each message as soon as it is
  * encoded, in order.
@@ -46,7 +48,7 @@ export function encodeFitting<T>(
   items: T[],
   envelope: (items: T[]) => unknown,
   chunk: (items: T[], data: Uint8Array) => void,
-  tooLarge: (item: T, bytes: number) => T | undefined,
+  tooLarge: (item: T, bytes: number, values: number | undefined) => T | undefined,
   unencodable: (item: T, error: unknown) => T | undefined,
 ): void {
   let data: Uint8Array;
@@ -62,9 +64,10 @@ export function encodeFitting<T>(
     }
     return halves(codec, maxBytes, items, envelope, chunk, tooLarge, unencodable);
   }
-  if (data.length <= maxBytes) return chunk(items, data);
+  const values = valuesAbove(codec, data);
+  if (data.length <= maxBytes && values === undefined) return chunk(items, data);
   if (items.length === 1) {
-    const replacement = tooLarge(items[0], data.length);
+    const replacement = tooLarge(items[0], data.length, values);
     if (replacement !== undefined) encodeFitting(codec, maxBytes, [replacement], envelope, chunk, () => undefined, () => undefined);
     return;
   }
@@ -97,6 +100,8 @@ export interface Link {
 export function decodeMessage<T extends { from: string }>(link: Link, data: Uint8Array, subject: string, parse: (message: unknown) => T | string): T | undefined {
   const opened = link.open(subject, data);
   if (typeof opened === 'string') return void link.refuse(subject, opened);
+  // Counted before decoding: what a message costs to decode must not depend on what it claims.
+  if (valuesAbove(link.codec, opened.payload) !== undefined) return void link.refuse(subject, tooManyValues(MAX_VALUES));
   let decoded: unknown;
   try {
     decoded = link.codec.decode(opened.payload);
@@ -109,4 +114,11 @@ export function decodeMessage<T extends { from: string }>(link: Link, data: Uint
   // A holder of the key speaks only for itself: it cannot sign a reply or a goodbye in another's name.
   if (opened.signer !== undefined && parsed.from !== opened.signer) return void link.refuse(subject, wrongSigner(opened.signer, parsed.from));
   return parsed;
+}
+
+/** The count of values in `data` when above MAX_VALUES, else undefined (a message of fewer bytes is not counted). */
+export function valuesAbove(codec: Codec, data: Uint8Array): number | undefined {
+  if (data.length <= MAX_VALUES || !codec.count) return undefined;
+  const values = codec.count(data, MAX_VALUES);
+  return values > MAX_VALUES ? values : undefined;
 }

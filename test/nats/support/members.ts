@@ -50,6 +50,19 @@ export class MemberProcess {
     return member;
   }
 
+  /** The process's resident memory now and its peak since it started, in bytes. */
+  memory(): Promise<{ rss: number; maxRss: number }> {
+    return new Promise((resolve) => {
+      const listener = (message: { type: string; rss: number; maxRss: number }) => {
+        if (message.type !== 'memory') return;
+        this.child.off('message', listener);
+        resolve(message);
+      };
+      this.child.on('message', listener);
+      this.child.send({ type: 'memory' });
+    });
+  }
+
   get alive(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
   }

@@ -34,8 +34,9 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(options: { maxPayload?: number } = {}): Promise<NatsServer> {
-    const config = options.maxPayload ? `max_payload: ${options.maxPayload}\n` : '';
+  /** `config`: more lines of nats-server configuration (users, permissions, tls, max_pending…). */
+  static async start(options: { maxPayload?: number; config?: string } = {}): Promise<NatsServer> {
+    const config = (options.maxPayload ? `max_payload: ${options.maxPayload}\n` : '') + (options.config ?? '');
     const server = new NatsServer(await freePort(), config);
     await server.run();
     return server;
