@@ -54,6 +54,11 @@ export class Batcher<I, O> implements BatchHost {
   executing = 0;
   /** Called for every batch start, stop and failure while set. */
   telemetry: ((event: BatchTelemetryEvent) => void) | undefined;
+  /**
+   * Called, while set, right before due batches start: the last moment a transport can withdraw
+   * values that must not start (a member past its lease fails what it holds). It may fail dispatches.
+   */
+  beforeStart: (() => void) | undefined;
 
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
@@ -292,6 +297,7 @@ export class Batcher<I, O> implements BatchHost {
     if (this.pumping) return;
     this.pumping = true;
     try {
+      if (this.beforeStart && this.freePartitions.length > 0 && this.dueKeys.length > 0) this.beforeStart();
       while (this.freePartitions.length > 0 && this.dueKeys.length > 0) {
         const key = this.dueKeys.shift()!;
         key.due = false;

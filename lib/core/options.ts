@@ -38,12 +38,15 @@ const isPositiveFinite = (v: unknown): v is number => typeof v === 'number' && N
 
 /** A per-dispatch option that cannot work, as the error to reject with; undefined when all is well. */
 export function checkDispatchOptions(name: string, options: DispatchOptions): InvalidInputError | undefined {
-  const { timeout, signal } = options;
+  const { timeout, signal, priority } = options;
   if (timeout !== undefined && !isPositiveFinite(timeout)) {
     return new InvalidInputError(dispatchOptionInvalid(name, 'timeout', timeout, 'a positive number of milliseconds, or left out'));
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     return new InvalidInputError(dispatchOptionInvalid(name, 'signal', signal, 'an AbortSignal (new AbortController().signal), or left out'));
+  }
+  if (priority !== undefined && !Number.isSafeInteger(priority)) {
+    return new InvalidInputError(dispatchOptionInvalid(name, 'priority', priority, 'a safe integer (higher runs first), or left out'));
   }
   return undefined;
 }

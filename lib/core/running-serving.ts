@@ -2,7 +2,7 @@ import { Observable, Subject } from 'rxjs';
 import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
 import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
 import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
-import { SourceGuard, chunksOf } from './feed';
+import { SourceGuard, feed } from './feed';
 import { runInline } from './inline';
 import * as messages from './messages';
 import { checkDispatchOptions, type ServingOptions } from './options';
@@ -100,16 +100,10 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       const send = (chunk: unknown[], base: number) =>
         new Promise<number>((resolve, reject) => {
           const values = prepare(this.spec, this.name, chunk);
-          const d = new StreamDispatch(values, options?.context, base, emit, () => resolve(base + values.length), reject);
-          this.batcher.submit(d, undefined, guard.signal);
+          this.batcher.submit(new StreamDispatch(values, options?.context, base, emit, () => resolve(values.length), reject), undefined, guard.signal);
         });
       // An array enters the queue at subscribe time, like dispatchMany; an iterable chunk by chunk.
-      const done = Array.isArray(inputs)
-        ? send(inputs as unknown[], 0)
-        : (async () => {
-            let base = 0;
-            for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) base = await send(chunk, base);
-          })();
+      const done = Array.isArray(inputs) ? send(inputs as unknown[], 0) : feed(inputs, this.options.batchSize, this.pulling(guard), send);
       done
         .then(
           () => subscriber.complete(),
@@ -176,10 +170,10 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     const guard = this.guard(options);
     const results: Out[] = [];
     try {
-      for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) {
-        const chunkResults = (await this.submit(chunk, false, options, undefined, guard.signal)) as Out[];
-        for (const result of chunkResults) results.push(result);
-      }
+      await feed(inputs, this.options.batchSize, this.pulling(guard), async (chunk) => {
+        for (const result of (await this.submit(chunk, false, options, undefined, guard.signal)) as Out[]) results.push(result);
+        return chunk.length;
+      });
       return results;
     } catch (error) {
       throw this.fromSource(error);

@@ -44,6 +44,8 @@ export interface DispatchOptions {
   signal?: AbortSignal;
   /** Travels with the dispatch into `ctx.callers`. */
   context?: unknown;
+  /** A safe integer; higher runs first. Default 0. */
+  priority?: number;
   /** Never leave this process (with a transport). */
   local?: boolean;
   /** Pick among all members, this one included (with a transport). */

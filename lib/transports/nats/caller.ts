@@ -12,19 +12,26 @@ import { dispatchAborted, dispatchTimeout } from '../../core/messages';
 import { DeadlineQueue } from '../../core/deadlines';
 import type { Membership } from './membership';
 import * as messages from './nats.messages';
-import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, isReplyItem, parseReply, type Subjects } from './protocol';
+import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, UNKNOWN, controlMessage, isReplyItem, parseReply, requestMessage, type ControlKind, type Subjects } from './protocol';
 import { RemoteCall, entryOf, rebuild, type CallOptions, type CallSink } from './remote-call';
 import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
 
 /** At most this many members are tried for one dispatch, and only while none accepted it. */
 export const MAX_TRIES = 3;
 
+/** A member that says it never received a dispatch is believed only this long (in memberTimeouts) after it was sent. */
+const UNKNOWN_TRUSTED = 2;
+
 /**
  * The calling side: sends dispatches to members, coalesced per (serving, member) and event-loop
  * turn, and settles each exactly once from what comes back. A dispatch is sent again, to another
- * member, only when it provably did not run: NATS answered "no responders" for its message, or the
- * member refused it before taking its values in. Anything else that goes wrong after sending (the
- * member dies, its answer is lost) fails it with ServingUnavailableError and is never retried.
+ * member, only when it provably did not run: NATS answered "no responders" for its message, the
+ * member refused it before taking its values in, or the member says it never received it (and
+ * will now refuse it). An answer lost on the way is asked for again (an audit) and replayed by the
+ * member. Anything else that goes wrong after sending (the member dies) fails it with
+ * ServingUnavailableError and is never retried. Whenever this side gives up on a dispatch it sent
+ * (deadline, abort, member taken for dead), it sends a cancel, so that a member that was only
+ * slow never starts it.
  */
 export class Caller {
   private nextId = 1;
@@ -36,6 +43,8 @@ export class Caller {
   private readonly departed = new Map<string, number>();
   private readonly requests: Outbox<RemoteCall>;
   private readonly cancels: Outbox<number>;
+  /** Answers received, acknowledged to their member so that it stops keeping them for replay. */
+  private readonly acks: Outbox<number>;
   private readonly deadlines = new DeadlineQueue<RemoteCall>((call, ms) => this.fail(call, new DispatchTimeoutError(dispatchTimeout(call.name, ms))));
 
   constructor(
@@ -47,6 +56,7 @@ export class Caller {
   ) {
     this.requests = new Outbox((subject, calls) => this.send(subject, calls));
     this.cancels = new Outbox((member, ids) => this.control(member, 'cancel', ids));
+    this.acks = new Outbox((member, ids) => this.control(member, 'ack', ids));
   }
 
   call(name: string, inputs: unknown[], sink: CallSink, options: CallOptions): RemoteCall {
@@ -59,11 +69,7 @@ export class Caller {
     }
     this.calls.set(call.id, call);
     if (signal) {
-      call.onAbort = () => {
-        const sentTo = call.seq !== 0 ? call.member : undefined;
-        this.fail(call, new DispatchAbortedError(dispatchAborted(name, signal.reason), { cause: signal.reason }));
-        if (sentTo) this.cancels.push(sentTo, call.id);
-      };
+      call.onAbort = () => this.fail(call, new DispatchAbortedError(dispatchAborted(name, signal.reason), { cause: signal.reason }));
       signal.addEventListener('abort', call.onAbort, { once: true });
     }
     if (options.timeout !== undefined) {
@@ -77,8 +83,7 @@ export class Caller {
   /** Drops a dispatch nobody waits for any more (a stream unsubscribed): the member withdraws it. */
   cancel(call: RemoteCall): void {
     if (call.settled) return;
-    this.settle(call);
-    if (call.seq !== 0) this.cancels.push(call.member, call.id);
+    this.settle(call, true);
   }
 
   /** Replies from members: results, errors, refusals, stream events, audit answers. */
@@ -91,6 +96,8 @@ export class Caller {
         this.link.refuse(subject, 'a malformed reply item');
         continue;
       }
+      // The member keeps final answers for replay until told they arrived, also late or replayed ones.
+      if (item[1] === OK || item[1] === FAILED || item[1] === DONE) this.acks.push(reply.from, item[0]);
       const call = this.calls.get(item[0]);
       // Late answers (the call already settled) and answers from a member that does not hold it are dropped.
       if (!call || call.member !== reply.from || call.seq === 0) continue;
@@ -99,10 +106,10 @@ export class Caller {
       switch (item[1]) {
         case OK:
           if (item[2].length === call.inputs.length) this.complete(call, item[2]);
-          else this.fail(call, new BatchExecutionError(messages.answerMismatch(call.name, item[2].length, call.inputs.length)));
+          else this.fail(call, new BatchExecutionError(messages.answerMismatch(call.name, item[2].length, call.inputs.length)), false);
           break;
         case FAILED:
-          this.fail(call, rebuild(item[2], item[3]));
+          this.fail(call, rebuild(item[2], item[3]), false);
           break;
         case REFUSED:
           this.retry(call, rebuild(item[2], item[3]));
@@ -116,10 +123,16 @@ export class Caller {
         case DONE:
           // The end of a stream; a plain dispatch ends with its outputs, never with DONE.
           if (call.options.stream) this.complete(call, []);
-          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)));
+          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
           break;
         case LOST:
-          this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)));
+          this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
+          break;
+        case UNKNOWN:
+          // Never received, and refused should it arrive: nothing ran, so it may go elsewhere. Only
+          // while the member surely still remembers what it received; a stream may have shown events.
+          if (now - call.sentAt < UNKNOWN_TRUSTED * this.memberTimeout && !call.options.stream) this.retry(call, undefined);
+          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
           break;
         case HELD:
           break;
@@ -156,6 +169,31 @@ export class Caller {
   }
 
   /**
+   * The server refused to pass on a message this process published to `subject` (permissions):
+   * the dispatches sent there fail now, with the server's reason, rather than an audit later. The
+   * server refused them, so no member received them.
+   */
+  denied(subject: string, reason: string): void {
+    for (const call of this.calls.values()) {
+      if (call.seq !== 0 && this.subjects.serve(call.name, call.member) === subject) {
+        this.fail(call, new ServingUnavailableError(messages.denied(call.name, subject, reason)), false);
+      }
+    }
+  }
+
+  /**
+   * This process reconnected: answers may have been lost with the old connection, so every
+   * dispatch in flight is audited now rather than after memberTimeout of silence. The member
+   * answers HELD, replays the answer it kept, or says it never received the dispatch.
+   */
+  auditAll(): void {
+    const now = performance.now();
+    const audits = new Map<string, number[]>();
+    for (const call of this.calls.values()) if (call.seq !== 0) this.audit(call, now, audits);
+    for (const [member, ids] of audits) this.control(member, 'audit', ids);
+  }
+
+  /**
    * Once per heartbeat: forgets old "no responders" bookkeeping and audits dispatches not heard of
    * for memberTimeout. The member answers HELD or LOST after any answer it already sent (one
    * outbox, in order), so LOST means the answer is gone for good; no answer to an audit within
@@ -180,12 +218,16 @@ export class Caller {
         if (now - call.auditedAt >= this.memberTimeout) this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
         continue;
       }
-      call.auditedAt = now;
-      const ids = audits.get(call.member);
-      if (ids) ids.push(call.id);
-      else audits.set(call.member, [call.id]);
+      this.audit(call, now, audits);
     }
     for (const [member, ids] of audits) this.control(member, 'audit', ids);
+  }
+
+  private audit(call: RemoteCall, now: number, audits: Map<string, number[]>): void {
+    call.auditedAt = now;
+    const ids = audits.get(call.member);
+    if (ids) ids.push(call.id);
+    else audits.set(call.member, [call.id]);
   }
 
   /** The transport closes: every dispatch still waiting fails. */
@@ -194,6 +236,7 @@ export class Caller {
     this.sent.clear();
     this.deadlines.clear();
     this.cancels.flush();
+    this.acks.flush();
   }
 
   private route(call: RemoteCall, member: string | undefined, refusal?: BatchServingError): void {
@@ -222,22 +265,22 @@ export class Caller {
     const calls = queued.filter((call) => !call.settled);
     if (calls.length === 0) return;
     const max = this.link.maxPayload();
-    const inbox = this.subjects.inbox(this.link.self);
     encodeFitting(
       this.link.codec,
       max,
       calls,
-      (chunk) => ({ v: 1, k: 'req', from: this.link.self, seq: this.nextSeq, e: chunk.map(entryOf) }),
+      (chunk) => requestMessage(this.link.self, this.nextSeq, chunk.map(entryOf)),
       (chunk, data) => {
         const seq = this.nextSeq++;
         const now = performance.now();
         for (const call of chunk) {
           call.seq = seq;
           call.heardAt = now;
+          call.sentAt = now;
         }
         this.sent.set(seq, { calls: chunk, at: now });
-        if (!this.link.publish(subject, data, `${inbox}.${seq}`)) {
-          for (const call of chunk) this.fail(call, new ServingUnavailableError(messages.notSent(call.name)));
+        if (!this.link.publish(subject, data, this.subjects.requestReply(this.link.self, seq))) {
+          for (const call of chunk) this.fail(call, new ServingUnavailableError(messages.notSent(call.name)), false);
         }
       },
       (call, bytes) => {
@@ -251,8 +294,8 @@ export class Caller {
     );
   }
 
-  private control(member: string, k: 'cancel' | 'audit', ids: number[]): void {
-    this.link.publish(`${this.subjects.inbox(member)}.c`, this.link.codec.encode({ v: 1, k, from: this.link.self, ids }));
+  private control(member: string, k: ControlKind, ids: number[]): void {
+    this.link.publish(this.subjects.control(member), this.link.codec.encode(controlMessage(this.link.self, k, ids)));
   }
 
   private complete(call: RemoteCall, results: unknown[]): void {
@@ -261,15 +304,17 @@ export class Caller {
     call.sink.resolve(results);
   }
 
-  private fail(call: RemoteCall, error: BatchServingError): void {
+  /** `cancel`: this side gives up on the dispatch (rather than the member answering it), so the member must not start it. */
+  private fail(call: RemoteCall, error: BatchServingError, cancel = true): void {
     if (call.settled) return;
-    this.settle(call);
+    this.settle(call, cancel);
     call.sink.reject(error);
   }
 
-  private settle(call: RemoteCall): void {
+  private settle(call: RemoteCall, cancel = false): void {
     call.settled = true;
     this.calls.delete(call.id);
     if (call.onAbort) call.options.signal!.removeEventListener('abort', call.onAbort);
+    if (cancel && call.seq !== 0) this.cancels.push(call.member, call.id);
   }
 }

@@ -16,6 +16,9 @@ export const transportClosed = () =>
 export const transportNotStarted = () =>
   'The NATS transport is not started: call start() first (BatchServingModule does it at init).';
 
+export const transportClosing = () =>
+  'The dispatch ended because the NATS transport of this process is closing (the application shuts down).';
+
 export const closed = (name: string) =>
   `Cannot complete the dispatch to serving '${name}': the NATS transport of this process is closed.`;
 
@@ -71,6 +74,22 @@ export const answerTooLarge = (bytes: number, max: number) =>
 export const callerGone = (origin: string) =>
   `Dropped: the calling process ${origin} was not heard from for too long.`;
 
+export const badEntry = (name: string, problem: string) =>
+  `A member of serving '${name}' refused this dispatch: its request carried ${problem}. Every process of a fleet must run a compatible version.`;
+
+export const pastLease = (member: string, overdueMs: number) =>
+  `The member (process ${member}) is past its lease by ${overdueMs} ms (it stalled, or could not reach the NATS server), ` +
+  'so its callers may have taken it for dead: it does not start this dispatch. Nothing of it ran after the lease.';
+
+export const denied = (name: string, subject: string, reason: string) =>
+  `The NATS server refused the dispatch to serving '${name}': ${reason}. ` +
+  `Allow this process to publish to '${subject}' (the subjects '<subjectPrefix>.serve.>') in its NATS user's permissions.`;
+
+export const serversUnreachable = (servers: string, waitedMs: number, error: unknown) =>
+  `The NATS transport cannot reach a NATS server at ${servers}${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}: ${reason(error)}. ` +
+  'Start nats-server there, or fix natsTransport({ servers }) (and user/pass, token or tls if the server asks for them); ' +
+  'to wait for a server that starts after this process, set natsTransport({ waitForServer: ms }).';
+
 export const notSent = (name: string) =>
   `Cannot send the dispatch to serving '${name}': the NATS connection refused it (closed or draining).`;
 
@@ -84,6 +103,10 @@ export const refusedMessage = (subject: string, reason: string) =>
 
 export const suppressed = (count: number, seconds: number) =>
   `Refused ${count} more malformed message(s) in the last ${seconds} s without logging each.`;
+
+export const leaseLapsed = (overdueMs: number, count: number) =>
+  `NATS transport: past its lease by ${overdueMs} ms (the process stalled, or could not reach the server): ` +
+  `failed the ${count} dispatch(es) it held for other processes rather than start them after their callers may have given up.`;
 
 export const connected = (id: string, server: string) => `NATS transport ${id} connected to ${server}.`;
 export const disconnected = (server: string) => `NATS transport lost its connection to ${server}; reconnecting.`;

@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { connect, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { PermissionViolationError, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { AnswerStore, ANSWER_RETENTION } from './answers';
+import { connectFirst } from './connect-first';
+import { Lease } from './lease';
 import { ServingShutdownError, ServingUnavailableError } from '../../core/errors';
 import type { RunningServing } from '../../core/running-serving';
 import type { ServingTransport } from '../transport';
@@ -11,7 +14,7 @@ import * as messages from './nats.messages';
 import type { ResolvedNatsOptions, TransportLogger } from './options';
 import { Presence } from './presence';
 import { Subjects } from './protocol';
-import { NatsRemoteServing, type RouteHost } from './remote-serving';
+import { NatsRemoteServing, type CarrierHost } from './remote-serving';
 import { RefusalLog } from './refusal-log';
 import type { Link } from './wire';
 
@@ -23,7 +26,7 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * hosts, the member side (serving other processes) and the caller side (dispatching to them).
  * Created by `natsTransport()`; BatchServingModule drives it through the ServingTransport seam.
  */
-export class NatsTransport implements ServingTransport, Link, RouteHost {
+export class NatsTransport implements ServingTransport, Link, CarrierHost {
   /** This process's id on NATS: the last token of its subjects. */
   readonly self: string = nuid.next();
   readonly codec: Codec;
@@ -34,10 +37,13 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   private readonly logger: TransportLogger;
   private readonly refusals: RefusalLog;
   private readonly remotes = new Map<string, NatsRemoteServing>();
+  /** The member's licence to start work for others, renewed by every heartbeat the server confirmed. */
+  private readonly lease: Lease;
   private nc: NatsConnection | undefined;
   private callerSide: Caller | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closing: Promise<void> | undefined;
+  private readonly closed = new AbortController();
 
   constructor(private readonly options: ResolvedNatsOptions) {
     this.codec = options.codec;
@@ -50,7 +56,9 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
         this.member.callerGone(id);
       },
     });
-    this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler));
+    this.lease = Lease.of(options.memberTimeout);
+    const answers = new AnswerStore(options.replayBudget, ANSWER_RETENTION * options.memberTimeout);
+    this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler), this.lease, answers, (message) => this.logger.warn(message));
     this.presence = new Presence(this, this.subjects, this.membership, () => this.member.announce());
   }
 
@@ -58,8 +66,11 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   async start(): Promise<void> {
     if (this.closing) throw new ServingShutdownError(messages.transportClosed());
     if (this.nc) return;
-    const nc = await connect({ name: `batch-serving ${this.self}`, ...this.options.connection });
+    const connecting = performance.now();
+    const nc = await connectFirst({ name: `batch-serving ${this.self}`, ...this.options.connection }, this.options.waitForServer);
     this.nc = nc;
+    // Nobody can have taken this process for dead before it existed on the fleet.
+    this.lease.renew(connecting);
     this.callerSide = new Caller(this, this.subjects, this.membership, this.options.memberTimeout, this.options.heartbeatInterval);
     const inbox = this.subjects.inbox(this.self);
     this.listen(this.subjects.heartbeat, (data, subject) => this.presence.onHeartbeat(data, subject));
@@ -78,8 +89,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.member.host(serving);
     const { weight, partitions, batchSize } = serving.options;
     this.membership.hostHere(serving.name, weight * partitions, batchSize);
-    this.presence.beat();
-    await nc.flush();
+    await this.beat(nc);
   }
 
   /** Leaves the group of `name`; requests that arrive from now on get "no responders" and go to other members. */
@@ -90,10 +100,23 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     await this.settled(this.member.unhost(name));
   }
 
+  /** Serving `name` as hosted by other members; each dispatch goes to the member whose turn it is. */
   remote(name: string): NatsRemoteServing {
     let remote = this.remotes.get(name);
     if (!remote) this.remotes.set(name, (remote = new NatsRemoteServing(name, this)));
     return remote;
+  }
+
+  /** For `{ distributed: true }`: the member whose turn it is among all members, by shares; undefined when it is this process's turn. */
+  turn(name: string): NatsRemoteServing | undefined {
+    const member = this.membership.pick(name, undefined, true);
+    if (member === undefined || member === this.self) return undefined;
+    return new NatsRemoteServing(name, this, member);
+  }
+
+  /** The running serving `name` of this process, if it hosts it on NATS. */
+  local(name: string): RunningServing | undefined {
+    return this.member.local(name);
   }
 
   /** Members of serving `name` and their shares (weight × partitions), this process included when it hosts it. */
@@ -103,15 +126,16 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
 
   /** Fails what still waits for another process, sends the answers that are ready, says goodbye, disconnects. */
   close(): Promise<void> {
+    this.closed.abort(new ServingShutdownError(messages.transportClosing()));
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
-  // ---- RouteHost and Link ------------------------------------------------------------------
-
-  local(name: string): RunningServing | undefined {
-    return this.member.local(name);
+  get stopping(): AbortSignal {
+    return this.closed.signal;
   }
+
+  // ---- CarrierHost and Link ----------------------------------------------------------------
 
   caller(name: string): Caller {
     if (this.closing) throw new ServingShutdownError(messages.closed(name));
@@ -168,9 +192,22 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.refuse(subject, 'not a subject of this protocol');
   }
 
+  /** A heartbeat; once the server confirms it (a flush), the lease runs from when it was sent. */
+  private beat(nc: NatsConnection): Promise<void> {
+    const sentAt = performance.now();
+    this.presence.beat();
+    return nc.flush().then(
+      () => this.lease.renew(sentAt),
+      () => undefined,
+    );
+  }
+
   private tick(): void {
     const now = performance.now();
-    if (this.nc && !this.nc.isClosed()) this.presence.beat();
+    // Before the heartbeat renews the lease: a member that wakes from a stall fails what it held first.
+    this.member.checkLease(now);
+    this.member.pruneAnswers(now);
+    if (this.nc && !this.nc.isClosed()) void this.beat(this.nc);
     this.membership.sweep(now, this.options.memberTimeout);
     this.callerSide?.tick(now);
     this.refusals.tick();
@@ -183,8 +220,17 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
       else if (status.type === 'reconnect') {
         this.logger.log(messages.reconnected(status.server));
         this.presence.ask();
-      } else if (status.type === 'error') this.logger.warn(messages.connectionError(status.error));
+        // Whatever was on its way through the old connection may be lost: ask again, send again.
+        this.callerSide?.auditAll();
+        this.member.resendUnacknowledged();
+      } else if (status.type === 'error') this.onServerError(status.error);
     }
+  }
+
+  /** A permission denial fails at once the dispatches it stopped, with the server's reason; any error is logged. */
+  private onServerError(error: Error): void {
+    this.logger.warn(messages.connectionError(error));
+    if (error instanceof PermissionViolationError && error.operation === 'publish') this.callerSide?.denied(error.subject, error.message);
   }
 
   private async shutdown(): Promise<void> {

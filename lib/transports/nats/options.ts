@@ -1,6 +1,7 @@
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ServingConfigurationError } from '../../core/errors';
 import { jsonCodec, type Codec } from './codec';
+import { DEFAULT_REPLAY_BUDGET } from './answers';
 import * as messages from './nats.messages';
 
 /** Where the transport reports refused messages and connection events. */
@@ -30,6 +31,16 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   codec?: Codec;
   /** Default: Nest's `Logger` with context `BatchServing`. */
   logger?: TransportLogger;
+  /**
+   * How long (ms) start() keeps trying to reach a server before init fails with
+   * ServingUnavailableError. Default 0: fail at once when no server answers.
+   */
+  waitForServer?: number;
+  /**
+   * Bytes (encoded) of answers a member keeps until their callers acknowledge them, so that an
+   * answer lost in a failover is replayed rather than lost. Default 32 MiB.
+   */
+  replayBudget?: number;
 }
 
 export interface ResolvedNatsOptions {
@@ -39,6 +50,8 @@ export interface ResolvedNatsOptions {
   memberTimeout: number;
   codec: Codec;
   logger: TransportLogger | undefined;
+  waitForServer: number;
+  replayBudget: number;
 }
 
 /** The defaults, in one place. `maxReconnectAttempts: -1`: a service keeps reconnecting rather than give up after 10 tries. */
@@ -53,7 +66,7 @@ const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Splits our options from NATS's and refuses what cannot work, at natsTransport() time. */
 export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsOptions {
-  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, ...connection } = options;
+  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, waitForServer, replayBudget, ...connection } = options;
   const resolved: ResolvedNatsOptions = {
     connection: { maxReconnectAttempts: DEFAULT_NATS_OPTIONS.maxReconnectAttempts, ...connection },
     subjectPrefix: subjectPrefix ?? DEFAULT_NATS_OPTIONS.subjectPrefix,
@@ -61,6 +74,8 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
     memberTimeout: memberTimeout ?? DEFAULT_NATS_OPTIONS.memberTimeout,
     codec: codec ?? jsonCodec,
     logger,
+    waitForServer: waitForServer ?? 0,
+    replayBudget: replayBudget ?? DEFAULT_REPLAY_BUDGET,
   };
   const check = (ok: boolean, option: string, value: unknown, rule: string) => {
     if (!ok) throw new ServingConfigurationError(messages.invalidOption(option, value, rule));
@@ -73,6 +88,8 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
     resolved.memberTimeout,
     `at least twice heartbeatInterval (${resolved.heartbeatInterval} ms), so that one late heartbeat is not taken for a death`,
   );
+  check(resolved.waitForServer >= 0 && Number.isFinite(resolved.waitForServer), 'waitForServer', resolved.waitForServer, 'a number of milliseconds, at least 0');
+  check(resolved.replayBudget >= 0 && Number.isFinite(resolved.replayBudget), 'replayBudget', resolved.replayBudget, 'a number of bytes, at least 0');
   check(typeof resolved.codec?.encode === 'function' && typeof resolved.codec?.decode === 'function', 'codec', resolved.codec, 'an object with encode(message) and decode(bytes)');
   return resolved;
 }

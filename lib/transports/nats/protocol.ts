@@ -8,7 +8,7 @@
  *   <p>.hb.query             "who is there?": every process answers with its heartbeat
  *   <p>.serve.<name>.<id>    requests for serving <name> to process <id>
  *   <p>.in.<id>.r            replies to process <id>: results, errors, refusals, stream events
- *   <p>.in.<id>.c            control to process <id>: cancels and audits of the requests it holds
+ *   <p>.in.<id>.c            control to process <id>: cancels, audits and acknowledgements
  *   <p>.in.<id>.<seq>        reply subject of request message <seq>: where NATS says "no responders"
  *   <p>.in.<id>.h            answers to the query of process <id>
  */
@@ -25,10 +25,12 @@ export interface RequestEntry {
   s?: 1;
   /** Set when the caller may withdraw it (it has a signal): the member makes it abortable. */
   a?: 1;
-  /** Time left (ms) before the dispatch's deadline, when it has one. */
+  /** Time left (ms) before the dispatch's deadline, measured when the message left the caller. */
   t?: number;
   /** The dispatch's `context`, for `ctx.callers`. */
   c?: unknown;
+  /** The dispatch's `priority`, when not 0. */
+  p?: number;
 }
 
 export interface RequestMessage {
@@ -47,14 +49,15 @@ export const HOOK = 3; //      [id, HOOK, hook, payload]   a stream's hook event
 export const PART = 4; //      [id, PART, offset, outputs] a stream's batch event
 export const DONE = 5; //      [id, DONE]                  a stream completed
 export const HELD = 6; //      [id, HELD]                  audit answer: still being worked on
-export const LOST = 7; //      [id, LOST]                  audit answer: not held, and nothing more will come
+export const LOST = 7; //      [id, LOST]                  audit answer: it was received, but its answer is gone
+export const UNKNOWN = 8; //   [id, UNKNOWN]               audit answer: never received, and now refused should it arrive
 
 export type ReplyItem =
   | [number, typeof OK, unknown[]]
   | [number, typeof FAILED | typeof REFUSED, string, string]
   | [number, typeof HOOK, string, unknown]
   | [number, typeof PART, number, unknown[]]
-  | [number, typeof DONE | typeof HELD | typeof LOST];
+  | [number, typeof DONE | typeof HELD | typeof LOST | typeof UNKNOWN];
 
 export interface ReplyMessage {
   v: 1;
@@ -63,12 +66,20 @@ export interface ReplyMessage {
   r: ReplyItem[];
 }
 
+/**
+ * Control from a caller to a member: `cancel` (the caller gave up: withdraw, answer nothing),
+ * `audit` (is it still held? an answer already sent is replayed), `ack` (answers received: the
+ * member may forget its copies).
+ */
 export interface ControlMessage {
   v: 1;
-  k: 'cancel' | 'audit';
+  k: ControlKind;
   from: string;
   ids: number[];
 }
+
+export type ControlKind = 'cancel' | 'audit' | 'ack';
+const CONTROL_KINDS: readonly ControlKind[] = ['cancel', 'audit', 'ack'];
 
 export interface HeartbeatMessage {
   v: 1;
@@ -78,6 +89,18 @@ export interface HeartbeatMessage {
   s: Array<[string, number, number]>;
   /** The process is leaving: forget it now rather than after memberTimeout. */
   bye?: 1;
+}
+
+// ---- building messages: the only place where their shape is written ---------------------------
+
+export const requestMessage = (from: string, seq: number, e: RequestEntry[]): RequestMessage => ({ v: PROTOCOL_VERSION, k: 'req', from, seq, e });
+export const replyMessage = (from: string, r: ReplyItem[]): ReplyMessage => ({ v: PROTOCOL_VERSION, k: 'res', from, r });
+export const controlMessage = (from: string, k: ControlKind, ids: number[]): ControlMessage => ({ v: PROTOCOL_VERSION, k, from, ids });
+
+export function heartbeatMessage(from: string, s: HeartbeatMessage['s'], bye?: boolean): HeartbeatMessage {
+  const message: HeartbeatMessage = { v: PROTOCOL_VERSION, k: 'hb', from, s };
+  if (bye) message.bye = 1;
+  return message;
 }
 
 /** Subject names of one fleet (one `subjectPrefix`). */
@@ -96,6 +119,26 @@ export class Subjects {
 
   inbox(member: string): string {
     return `${this.prefix}.in.${member}`;
+  }
+
+  /** Where replies to process `id` go. */
+  replies(id: string): string {
+    return `${this.inbox(id)}.r`;
+  }
+
+  /** Where control for process `id` goes. */
+  control(id: string): string {
+    return `${this.inbox(id)}.c`;
+  }
+
+  /** Where answers to the query of process `id` go. */
+  queryAnswers(id: string): string {
+    return `${this.inbox(id)}.h`;
+  }
+
+  /** The reply subject of request message `seq` of process `id`: where NATS says "no responders". */
+  requestReply(id: string, seq: number): string {
+    return `${this.inbox(id)}.${seq}`;
   }
 }
 
@@ -127,19 +170,34 @@ function envelope(m: unknown, kinds: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** The request, or why it is refused. Entries are checked whole: one bad entry refuses the message. */
+/**
+ * The request, or why it is refused. Only the envelope is checked here: each entry is checked
+ * alone (`entryProblem`), so that one bad entry never takes its neighbours down with it.
+ */
 export function parseRequest(m: unknown): RequestMessage | string {
   const bad = envelope(m, ['req']);
   if (bad) return bad;
   const r = m as Record<string, unknown>;
   if (!isCount(r.seq)) return 'no valid seq';
   if (!Array.isArray(r.e)) return 'no entries';
-  for (const e of r.e as unknown[]) {
-    if (!isObject(e) || !isCount(e.i) || !Array.isArray(e.in)) return 'an entry without id or inputs';
-    if ((e.s !== undefined && e.s !== 1) || (e.a !== undefined && e.a !== 1)) return 'an entry with a bad flag';
-    if (e.t !== undefined && !(typeof e.t === 'number' && e.t > 0 && Number.isFinite(e.t))) return 'an entry with a bad timeout';
-  }
   return m as RequestMessage;
+}
+
+/**
+ * Why one entry cannot be taken in, or undefined. Its dispatch options (`t`, `p`) are not checked
+ * here: the member hands them to the serving, which checks them as it checks a local dispatch's.
+ */
+export function entryProblem(e: unknown): string | undefined {
+  if (entryId(e) === undefined) return 'an entry without a valid id';
+  const entry = e as Record<string, unknown>;
+  if (!Array.isArray(entry.in)) return 'an entry without inputs';
+  if ((entry.s !== undefined && entry.s !== 1) || (entry.a !== undefined && entry.a !== 1)) return 'an entry with a bad flag';
+  return undefined;
+}
+
+/** The id of an entry, when it has a valid one: what an answer to a bad entry is addressed to. */
+export function entryId(e: unknown): number | undefined {
+  return isObject(e) && isCount(e.i) ? e.i : undefined;
 }
 
 export function parseReply(m: unknown): ReplyMessage | string {
@@ -165,6 +223,7 @@ export function isReplyItem(item: unknown): item is ReplyItem {
     case DONE:
     case HELD:
     case LOST:
+    case UNKNOWN:
       return item.length === 2;
     default:
       return false;
@@ -172,7 +231,7 @@ export function isReplyItem(item: unknown): item is ReplyItem {
 }
 
 export function parseControl(m: unknown): ControlMessage | string {
-  const bad = envelope(m, ['cancel', 'audit']);
+  const bad = envelope(m, CONTROL_KINDS);
   if (bad) return bad;
   const ids = (m as Record<string, unknown>).ids;
   if (!Array.isArray(ids) || !ids.every(isCount)) return 'no valid ids';
