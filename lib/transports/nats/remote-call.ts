@@ -52,7 +52,8 @@ export function entryOf(call: RemoteCall): RequestEntry {
   else if (call.options.signal) entry.a = 1;
   // Time left rather than a date: the two machines' clocks need not agree. Measured now, as the
   // message leaves: the member counts it from when the message arrives.
-  if (call.deadlineAt !== Infinity) entry.t = Math.max(1, Math.ceil(call.deadlineAt - performance.now()));
+  // One millisecond less for the trip, so the member's deadline does not fall after the caller's.
+  if (call.deadlineAt !== Infinity) entry.t = Math.max(1, Math.floor(call.deadlineAt - performance.now()) - 1);
   if (call.options.context !== undefined) entry.c = call.options.context;
   if (call.options.priority) entry.p = call.options.priority;
   return entry;

@@ -59,6 +59,16 @@ export class MemberProcess {
     return this.stopWith(() => this.child.kill('SIGKILL'));
   }
 
+  /** SIGSTOP: the process stalls (as under a long GC pause or a frozen VM) until resume(). */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: the stalled process runs again, with whatever reached its sockets meanwhile. */
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** A graceful stop: the application closes (leaves its groups, drains) and the process exits. */
   close(): Promise<void> {
     return this.stopWith(() => this.child.send({ type: 'close' }));
@@ -82,7 +92,7 @@ export class ExecutionRecord {
   private readonly dir = mkdtempSync(join(tmpdir(), 'batch-serving-record-'));
   readonly file = join(this.dir, 'executed.jsonl');
 
-  batches(): Array<{ member: string; serving: string; values: unknown[] }> {
+  batches(): Array<{ member: string; serving: string; values: unknown[]; at: number }> {
     let text = '';
     try {
       text = readFileSync(this.file, 'utf8');
@@ -95,11 +105,11 @@ export class ExecutionRecord {
       .map((line) => JSON.parse(line));
   }
 
-  /** Every value executed for `serving`, with the member that executed it. */
-  values(serving: string): Array<{ member: string; value: unknown }> {
+  /** Every value executed for `serving`, with the member that executed it and when its batch started. */
+  values(serving: string): Array<{ member: string; value: unknown; at: number }> {
     return this.batches()
       .filter((batch) => batch.serving === serving)
-      .flatMap((batch) => batch.values.map((value) => ({ member: batch.member, value })));
+      .flatMap((batch) => batch.values.map((value) => ({ member: batch.member, value, at: batch.at })));
   }
 
   dispose(): void {
