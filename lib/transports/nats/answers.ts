@@ -57,6 +57,11 @@ export class AnswerStore {
     }
   }
 
+  /** `id` was received but will never be answered (its caller went silent): an audit hears LOST, never "not received". */
+  lose(origin: string, id: number, now: number): void {
+    this.tombstones.set(keyOf(origin, id), { at: now, refused: false });
+  }
+
   /** This member told `origin` it never received `id`: should it arrive now, it must not run. */
   refuse(origin: string, id: number, now: number): void {
     this.tombstones.set(keyOf(origin, id), { at: now, refused: true });

@@ -177,15 +177,19 @@ export class Member {
   }
 
   /**
-   * Process `origin` is gone: nothing more is sent to it, and what can be withdrawn is. The rest
-   * runs to the end (its deadline, if it has one, still applies): it was accepted, and no caller
-   * that could withdraw it is left to ask.
+   * Process `origin` is gone (silent for memberTimeout, or said goodbye): nothing more is sent to
+   * it, and everything it had here is withdrawn: what waits never runs, what runs is dropped. Having
+   * heard nothing either, it has taken this member for dead and failed those dispatches itself.
    */
   callerGone(origin: string): void {
     const mine = this.held.get(origin);
     if (!mine) return;
     this.held.delete(origin);
-    for (const held of mine.values()) {
+    const now = performance.now();
+    for (const [id, held] of mine) {
+      // Should it come back after all and ask, it hears that the answer is lost, never "not
+      // received": that would let it send the dispatch elsewhere, and it may have run here.
+      this.answers.lose(origin, id, now);
       held.silenced = true;
       held.controller.abort(new Error(messages.callerGone(origin)));
     }

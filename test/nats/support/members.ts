@@ -26,7 +26,7 @@ export class MemberProcess {
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
   }
 
-  static async start(label: string, servers: string, record: string, servings: MemberServing[]): Promise<MemberProcess> {
+  static async start(label: string, servers: string | string[], record: string, servings: MemberServing[]): Promise<MemberProcess> {
     const config: MemberConfig = { label, servers, record, servings, ...FAST };
     const child = fork(FIXTURE, [], {
       cwd: ROOT,

@@ -34,9 +34,9 @@ export class NatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
-  static async start(options: { maxPayload?: number } = {}): Promise<NatsServer> {
-    const config = options.maxPayload ? `max_payload: ${options.maxPayload}\n` : '';
-    const server = new NatsServer(await freePort(), config);
+  static async start(options: { maxPayload?: number; config?: string; port?: number } = {}): Promise<NatsServer> {
+    const config = (options.maxPayload ? `max_payload: ${options.maxPayload}\n` : '') + (options.config ?? '');
+    const server = new NatsServer(options.port ?? (await freePort()), config);
     await server.run();
     return server;
   }
