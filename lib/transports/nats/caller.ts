@@ -14,13 +14,20 @@ import type { Membership } from './membership';
 import * as messages from './nats.messages';
 import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, UNKNOWN, controlMessage, isReplyItem, parseReply, requestMessage, type ControlKind, type Subjects } from './protocol';
 import { RemoteCall, entryOf, rebuild, type CallOptions, type CallSink } from './remote-call';
+import { ANSWER_RETENTION } from './answers';
 import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
 
 /** At most this many members are tried for one dispatch, and only while none accepted it. */
 export const MAX_TRIES = 3;
 
-/** A member that says it never received a dispatch is believed only this long (in memberTimeouts) after it was sent. */
-const UNKNOWN_TRUSTED = 2;
+/**
+ * A member that says it never received a dispatch is believed only this long (in memberTimeouts)
+ * after it was sent: within it, the member still remembers anything it received and answered.
+ */
+const UNKNOWN_TRUSTED = ANSWER_RETENTION - 1;
+
+/** Audits a dispatch may go unanswered (each after memberTimeout) before it fails: one may be lost in a reconnection. */
+const MAX_AUDITS = 3;
 
 /**
  * The calling side: sends dispatches to members, coalesced per (serving, member) and event-loop
@@ -103,6 +110,7 @@ export class Caller {
       if (!call || call.member !== reply.from || call.seq === 0) continue;
       call.heardAt = now;
       call.auditedAt = 0;
+      call.audits = 0;
       switch (item[1]) {
         case OK:
           if (item[2].length === call.inputs.length) this.complete(call, item[2]);
@@ -195,9 +203,10 @@ export class Caller {
 
   /**
    * Once per heartbeat: forgets old "no responders" bookkeeping and audits dispatches not heard of
-   * for memberTimeout. The member answers HELD or LOST after any answer it already sent (one
-   * outbox, in order), so LOST means the answer is gone for good; no answer to an audit within
-   * another memberTimeout fails the dispatch too. Nothing waits forever.
+   * for memberTimeout. The member answers after any answer it already sent (one outbox, in order):
+   * HELD, the answer again, UNKNOWN (never received) or LOST (its answer is gone for good). An
+   * audit is asked again after memberTimeout without an answer (it may have been lost too), and
+   * MAX_AUDITS unanswered ones fail the dispatch. Nothing waits forever.
    */
   tick(now: number): void {
     for (const [member, at] of this.departed) {
@@ -214,8 +223,9 @@ export class Caller {
     const audits = new Map<string, number[]>();
     for (const call of this.calls.values()) {
       if (call.seq === 0 || now - call.heardAt < this.memberTimeout) continue;
-      if (call.auditedAt !== 0) {
-        if (now - call.auditedAt >= this.memberTimeout) this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
+      if (call.auditedAt !== 0 && now - call.auditedAt < this.memberTimeout) continue;
+      if (call.audits >= MAX_AUDITS) {
+        this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
         continue;
       }
       this.audit(call, now, audits);
@@ -225,6 +235,7 @@ export class Caller {
 
   private audit(call: RemoteCall, now: number, audits: Map<string, number[]>): void {
     call.auditedAt = now;
+    call.audits++;
     const ids = audits.get(call.member);
     if (ids) ids.push(call.id);
     else audits.set(call.member, [call.id]);

@@ -34,6 +34,8 @@ export class RemoteCall {
   /** When its request message left this process, last. */
   sentAt = 0;
   auditedAt = 0;
+  /** Audits sent since it was last heard of. */
+  audits = 0;
   onAbort: (() => void) | undefined;
 
   constructor(
