@@ -19,7 +19,11 @@ export async function connectFirst(options: NodeConnectionOptions, waitForServer
     } catch (error) {
       const waited = performance.now() - since;
       if (waited + RETRY_MS > waitForServer) {
-        const servers = [options.servers ?? 'nats://127.0.0.1:4222'].flat().join(', ');
+        // Named without credentials: the message ends up in logs.
+        const servers = [options.servers ?? 'nats://127.0.0.1:4222']
+          .flat()
+          .map((url) => url.replace(/\/\/[^/@]*@/, '//'))
+          .join(', ');
         throw new ServingUnavailableError(messages.serversUnreachable(servers, waitForServer, error), { cause: error });
       }
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));

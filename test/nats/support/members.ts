@@ -26,8 +26,9 @@ export class MemberProcess {
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
   }
 
-  static async start(label: string, servers: string | string[], record: string, servings: MemberServing[]): Promise<MemberProcess> {
-    const config: MemberConfig = { label, servers, record, servings, ...FAST };
+  /** `connection`: more NATS connection options (user/pass, token, …), passed to natsTransport. */
+  static async start(label: string, servers: string | string[], record: string, servings: MemberServing[], connection?: MemberConfig['connection']): Promise<MemberProcess> {
+    const config: MemberConfig = { label, servers, record, servings, connection, ...FAST };
     const child = fork(FIXTURE, [], {
       cwd: ROOT,
       execArgv: ['-r', '@swc-node/register'],
