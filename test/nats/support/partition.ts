@@ -43,6 +43,13 @@ export class Partition {
     for (const [to, data] of held) if (!to.destroyed) to.write(data);
   }
 
+  /** The connections break, and what was held back is lost with them (as when a server dies); new ones pass. */
+  reset(): void {
+    this.held = [];
+    this.cut = false;
+    for (const [a, b] of this.pairs.splice(0)) a.destroy(), b.destroy();
+  }
+
   async close(): Promise<void> {
     for (const [a, b] of this.pairs) a.destroy(), b.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
