@@ -72,10 +72,9 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
     // Nobody can have taken this process for dead before it existed on the fleet.
     this.lease.renew(connecting);
     this.callerSide = new Caller(this, this.subjects, this.membership, this.options.memberTimeout, this.options.heartbeatInterval);
-    const inbox = this.subjects.inbox(this.self);
     this.listen(this.subjects.heartbeat, (data, subject) => this.presence.onHeartbeat(data, subject));
     this.listen(this.subjects.query, (data, subject, msg) => this.presence.onQuery(data, subject, msg.reply));
-    this.listen(`${inbox}.>`, (data, subject, msg) => this.onInbox(data, subject.slice(inbox.length + 1), subject, msg));
+    this.listen(this.subjects.inboxAll(this.self), (data, subject, msg) => this.onInbox(data, subject, msg));
     void this.watch(nc);
     this.timer = setInterval(() => this.tick(), this.options.heartbeatInterval);
     this.timer.unref();
@@ -183,12 +182,13 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
     return () => subscription.drain();
   }
 
-  private onInbox(data: Uint8Array, token: string, subject: string, msg: Msg): void {
-    if (token === 'r') return this.callerSide?.onReply(data, subject);
-    if (token === 'c') return this.member.onControl(data, subject);
-    if (token === 'h') return this.presence.onHeartbeat(data, subject);
+  private onInbox(data: Uint8Array, subject: string, msg: Msg): void {
+    const kind = this.subjects.inboxKind(this.self, subject);
+    if (kind === 'replies') return this.callerSide?.onReply(data, subject);
+    if (kind === 'control') return this.member.onControl(data, subject);
+    if (kind === 'query') return this.presence.onHeartbeat(data, subject);
     // The reply subject of a request message: the server says nobody listens on its subject.
-    if (/^\d+$/.test(token) && msg.headers?.code === 503 && data.length === 0) return this.callerSide?.onNoResponders(Number(token));
+    if (typeof kind === 'object' && msg.headers?.code === 503 && data.length === 0) return this.callerSide?.onNoResponders(kind.seq);
     this.refuse(subject, 'not a subject of this protocol');
   }
 

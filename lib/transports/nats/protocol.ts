@@ -121,6 +121,23 @@ export class Subjects {
     return `${this.prefix}.in.${member}`;
   }
 
+  /** Every subject of process `id`'s inbox, for its one subscription. */
+  inboxAll(id: string): string {
+    return `${this.inbox(id)}.>`;
+  }
+
+  /**
+   * What a subject of process `id`'s inbox is for: replies, control, query answers, or the reply
+   * subject of request message `seq` (where NATS says "no responders"); undefined for anything else.
+   */
+  inboxKind(id: string, subject: string): 'replies' | 'control' | 'query' | { seq: number } | undefined {
+    const token = subject.slice(this.inbox(id).length + 1);
+    if (token === 'r') return 'replies';
+    if (token === 'c') return 'control';
+    if (token === 'h') return 'query';
+    return /^\d{1,15}$/.test(token) ? { seq: Number(token) } : undefined;
+  }
+
   /** Where replies to process `id` go. */
   replies(id: string): string {
     return `${this.inbox(id)}.r`;
