@@ -82,6 +82,18 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     return this.dispatchIterable(inputs, options);
   }
 
+  /**
+   * `dispatchMany` of an array, for a transport that answers other processes: `withdraw(error)`
+   * fails the dispatch at once, and what has not started never runs. One call, where an
+   * AbortController per remote dispatch measured as half the throughput of a member.
+   */
+  dispatchWithdrawable(inputs: readonly In[], options?: DispatchOptions): Withdrawable<Out[]> {
+    const handle: Withdrawable<Out[]> = { promise: undefined as unknown as Promise<Out[]>, withdraw: () => undefined };
+    const refused = options && checkDispatchOptions(this.name, options);
+    handle.promise = refused ? Promise.reject(refused) : (this.submit(inputs, false, options, options?.timeout ?? this.options.timeout, options?.signal, handle) as Promise<Out[]>);
+    return handle;
+  }
+
   tryDispatch(input: In, options?: DispatchOptions): Promise<DispatchResult<Out>> {
     return settleResult(this.dispatch(input, options));
   }
@@ -152,7 +164,14 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   }
 
   /** Runs the caller side and hands the values to the batcher; `one` resolves with the single result. */
-  private submit(inputs: readonly unknown[], one: boolean, options: DispatchOptions | undefined, timeout: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  private submit(
+    inputs: readonly unknown[],
+    one: boolean,
+    options: DispatchOptions | undefined,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    handle?: Withdrawable<unknown>,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const list = inputs as unknown[];
       let values: unknown[];
@@ -161,7 +180,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       } catch (error) {
         return reject(error);
       }
-      this.batcher.submit(new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject), timeout, signal);
+      const d = new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject);
+      if (handle) handle.withdraw = (error) => this.batcher.fail(d, error);
+      this.batcher.submit(d, timeout, signal);
     });
   }
 
@@ -197,6 +218,13 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (error instanceof BatchServingError) return error;
     return new InvalidInputError(messages.inputsIterableFailed(this.name, error), { cause: error });
   }
+}
+
+/** A dispatch and the way to fail it from outside (see `dispatchWithdrawable`). */
+export interface Withdrawable<T> {
+  promise: Promise<T>;
+  /** Fails the dispatch with `error` now, unless it has settled: what has not started never runs. */
+  withdraw(error: BatchServingError): void;
 }
 
 /** Where `captureResolve` leaves the resolve of the promise being made. */

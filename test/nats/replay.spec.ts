@@ -1,6 +1,7 @@
 import { AnswerStore } from '../../lib/transports/nats/answers';
 import { Lease } from '../../lib/transports/nats/lease';
-import { FAILED, OK } from '../../lib/transports/nats/protocol';
+import { OK } from '../../lib/transports/nats/protocol';
+import { jsonCodec } from 'nestjs-batch-serving/nats';
 import { startCallerApp } from './support/caller-app';
 import { ExecutionRecord, MemberProcess, eventually } from './support/members';
 import { NatsServer } from './support/nats-server';
@@ -9,30 +10,46 @@ import { Partition } from './support/partition';
 jest.setTimeout(60_000);
 
 describe('the answers a member keeps', () => {
-  it('are replayed until acknowledged, then forgotten', () => {
+  const message = (...ids: number[]) => jsonCodec.encode({ v: 1, k: 'res', from: 'member', r: ids.map((id) => [id, OK, [id]]) });
+
+  it('are kept, as the message that carried them, until acknowledged, then forgotten', () => {
     const store = new AnswerStore(1000, 5000);
-    store.keep('caller', [1, OK, [4]], 10, 0);
-    store.keep('caller', [2, FAILED, 'BATCH_FAILED', 'boom'], 10, 0);
-    expect(store.recall('caller', 1)).toEqual([1, OK, [4]]);
+    const data = message(1, 2);
+    store.keep('caller', [1, 2], data, 0);
+    expect(store.recall('caller', 1)).toBe(data);
     expect(store.recall('other', 1)).toBeUndefined();
-    expect(store.unacknowledged()).toEqual(new Map([['caller', [[1, OK, [4]], [2, FAILED, 'BATCH_FAILED', 'boom']]]]));
+    expect(store.unacknowledged()).toEqual(new Map([['caller', [data]]]));
     store.acknowledge('caller', [1]);
     expect(store.recall('caller', 1)).toBeUndefined();
     expect(store.size).toBe(1);
+    store.acknowledge('caller', [2]);
+    expect(store.unacknowledged()).toEqual(new Map());
   });
 
   it('stay within the byte budget: the oldest goes first, and what went is known as run, never as not received', () => {
-    const store = new AnswerStore(25, 5000);
-    for (let id = 1; id <= 4; id++) store.keep('caller', [id, OK, [id]], 10, id);
+    const sizes = message(1).length;
+    const store = new AnswerStore(2 * sizes + 1, 5000);
+    for (let id = 1; id <= 4; id++) store.keep('caller', [id], message(id), id);
     expect(store.size).toBe(2);
     expect(store.recall('caller', 1)).toBe('dropped');
     expect(store.recall('caller', 2)).toBe('dropped');
-    expect(store.recall('caller', 4)).toEqual([4, OK, [4]]);
+    expect(store.recall('caller', 4)).toEqual(message(4));
+  });
+
+  it('an answer sent again is kept through its latest message only', () => {
+    const store = new AnswerStore(1000, 5000);
+    const first = message(1, 2);
+    const again = message(1);
+    store.keep('caller', [1, 2], first, 0);
+    store.keep('caller', [1], again, 1);
+    expect(store.recall('caller', 1)).toBe(again);
+    store.acknowledge('caller', [2]);
+    expect(store.unacknowledged()).toEqual(new Map([['caller', [again]]]));
   });
 
   it('are forgotten after the retention, as are the tombstones', () => {
     const store = new AnswerStore(1000, 5000);
-    store.keep('caller', [1, OK, [1]], 10, 0);
+    store.keep('caller', [1], message(1), 0);
     store.refuse('caller', 2, 0);
     store.lose('caller', 3, 4000);
     store.prune(5000);

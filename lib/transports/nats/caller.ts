@@ -12,7 +12,7 @@ import { dispatchAborted, dispatchTimeout } from '../../core/messages';
 import { DeadlineQueue } from '../../core/deadlines';
 import type { Membership } from './membership';
 import * as messages from './nats.messages';
-import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, UNKNOWN, controlMessage, isReplyItem, parseReply, requestMessage, type ControlKind, type Subjects } from './protocol';
+import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, UNKNOWN, controlMessage, isFinal, isReplyItem, parseReply, requestMessage, type ControlKind, type Subjects } from './protocol';
 import { RemoteCall, entryOf, rebuild, type CallOptions, type CallSink } from './remote-call';
 import { ANSWER_RETENTION } from './answers';
 import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
@@ -50,8 +50,11 @@ export class Caller {
   private readonly departed = new Map<string, number>();
   private readonly requests: Outbox<RemoteCall>;
   private readonly cancels: Outbox<number>;
-  /** Answers received, acknowledged to their member so that it stops keeping them for replay. */
-  private readonly acks: Outbox<number>;
+  /**
+   * Answers received, by member, to acknowledge so that it stops keeping them for replay. They ride
+   * on the next request message to that member; what none carried leaves on its own at the next tick.
+   */
+  private acks = new Map<string, number[]>();
   private readonly deadlines = new DeadlineQueue<RemoteCall>((call, ms) => this.fail(call, new DispatchTimeoutError(dispatchTimeout(call.name, ms))));
 
   constructor(
@@ -63,7 +66,6 @@ export class Caller {
   ) {
     this.requests = new Outbox((subject, calls) => this.send(subject, calls));
     this.cancels = new Outbox((member, ids) => this.control(member, 'cancel', ids));
-    this.acks = new Outbox((member, ids) => this.control(member, 'ack', ids));
   }
 
   call(name: string, inputs: unknown[], sink: CallSink, options: CallOptions): RemoteCall {
@@ -104,7 +106,7 @@ export class Caller {
         continue;
       }
       // The member keeps final answers for replay until told they arrived, also late or replayed ones.
-      if (item[1] === OK || item[1] === FAILED || item[1] === DONE) this.acks.push(reply.from, item[0]);
+      if (isFinal(item)) this.acknowledge(reply.from, item[0]);
       const call = this.calls.get(item[0]);
       // Late answers (the call already settled) and answers from a member that does not hold it are dropped.
       if (!call || call.member !== reply.from || call.seq === 0) continue;
@@ -220,6 +222,7 @@ export class Caller {
       if (now - record.at < this.memberTimeout) break;
       this.sent.delete(seq);
     }
+    this.sendAcks();
     const audits = new Map<string, number[]>();
     for (const call of this.calls.values()) {
       if (call.seq === 0 || now - call.heardAt < this.memberTimeout) continue;
@@ -247,7 +250,20 @@ export class Caller {
     this.sent.clear();
     this.deadlines.clear();
     this.cancels.flush();
-    this.acks.flush();
+    this.sendAcks();
+  }
+
+  private acknowledge(member: string, id: number): void {
+    const ids = this.acks.get(member);
+    if (ids) ids.push(id);
+    else this.acks.set(member, [id]);
+  }
+
+  /** Acknowledgements that no request message carried, each member's in one message. */
+  private sendAcks(): void {
+    const acks = this.acks;
+    this.acks = new Map();
+    for (const [member, ids] of acks) this.control(member, 'ack', ids);
   }
 
   private route(call: RemoteCall, member: string | undefined, refusal?: BatchServingError): void {
@@ -276,11 +292,14 @@ export class Caller {
     const calls = queued.filter((call) => !call.settled);
     if (calls.length === 0) return;
     const max = this.link.maxPayload();
+    // Acknowledgements to this member ride along (with every part, should the message be split).
+    const acks = this.acks.get(calls[0].member);
+    this.acks.delete(calls[0].member);
     encodeFitting(
       this.link.codec,
       max,
       calls,
-      (chunk) => requestMessage(this.link.self, this.nextSeq, chunk.map(entryOf)),
+      (chunk) => requestMessage(this.link.self, this.nextSeq, chunk.map(entryOf), acks),
       (chunk, data) => {
         const seq = this.nextSeq++;
         const now = performance.now();

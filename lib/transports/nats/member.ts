@@ -1,4 +1,4 @@
-import { BatchServingError, ServingUnavailableError } from '../../core/errors';
+import { BatchServingError, DispatchAbortedError, ServingUnavailableError } from '../../core/errors';
 import { shuttingDown } from '../../core/messages';
 import type { RunningServing } from '../../core/running-serving';
 import type { DispatchOptions } from '../../core/types';
@@ -17,7 +17,9 @@ import {
   UNKNOWN,
   entryId,
   entryProblem,
+  isFinal,
   parseControl,
+  parseReply,
   parseRequest,
   replyMessage,
   type ReplyItem,
@@ -28,8 +30,8 @@ import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
 
 /** A dispatch this process accepted from another one and has not answered yet. */
 interface Held {
-  /** Every entry can be withdrawn: by its caller's cancel, and by the lease when it lapses. */
-  readonly controller: AbortController;
+  /** Fails it now (what has not started never runs): on its caller's cancel, and when the lease lapses. */
+  withdraw(error: BatchServingError): void;
   /** The caller cancelled or is gone: nothing more is sent for it. */
   silenced: boolean;
   /** Its values entered the batcher: from then on it is never refused, only answered. */
@@ -91,7 +93,7 @@ export class Member {
     for (const mine of [...this.held.values()]) {
       for (const held of [...mine.values()]) {
         count++;
-        held.controller.abort(error);
+        held.withdraw(error);
       }
     }
     if (now - this.lease.lapsedAt > this.lease.length) this.warn(messages.leaseLapsed(this.lease.overdue(now), count));
@@ -105,7 +107,19 @@ export class Member {
 
   /** After a reconnection: every answer not acknowledged yet may have been lost, so it goes again. */
   resendUnacknowledged(): void {
-    for (const [origin, items] of this.answers.unacknowledged()) for (const item of items) this.reply(origin, item);
+    for (const [origin, messages] of this.answers.unacknowledged()) {
+      for (const data of messages) for (const item of this.keptAnswers(origin, data)) this.reply(origin, item);
+    }
+  }
+
+  /**
+   * The final answers of a kept reply message that are still kept through it. Its stream events
+   * are left out: sent again, they would reach a live stream twice.
+   */
+  private keptAnswers(origin: string, data: Uint8Array): ReplyItem[] {
+    const message = parseReply(this.link.codec.decode(data));
+    if (typeof message === 'string') return [];
+    return message.r.filter((item) => isFinal(item) && this.answers.recall(origin, item[0]) === data);
   }
 
   /**
@@ -161,7 +175,7 @@ export class Member {
       }
       mine!.delete(id);
       held.silenced = true;
-      held.controller.abort(new Error('the caller withdrew the dispatch'));
+      held.withdraw(new DispatchAbortedError(messages.withdrawnByCaller(origin)));
     }
   }
 
@@ -170,7 +184,7 @@ export class Member {
     const recollection = this.answers.recall(origin, id);
     if (recollection === 'dropped') return [id, LOST];
     if (recollection === 'refused') return [id, UNKNOWN];
-    if (recollection) return recollection;
+    if (recollection) return this.keptAnswers(origin, recollection).find((item) => item[0] === id) ?? [id, LOST];
     // Never received: say so, and make sure it never runs should it arrive after all.
     this.answers.refuse(origin, id, performance.now());
     return [id, UNKNOWN];
@@ -191,7 +205,7 @@ export class Member {
       // received": that would let it send the dispatch elsewhere, and it may have run here.
       this.answers.lose(origin, id, now);
       held.silenced = true;
-      held.controller.abort(new Error(messages.callerGone(origin)));
+      held.withdraw(new DispatchAbortedError(messages.callerGone(origin)));
     }
   }
 
@@ -203,6 +217,7 @@ export class Member {
   private onRequest(running: RunningServing, data: Uint8Array, subject: string): void {
     const request = decodeMessage(this.link, data, subject, parseRequest);
     if (!request) return;
+    if (request.ack) this.answers.acknowledge(request.from, request.ack);
     const now = performance.now();
     for (const entry of request.e) this.accept(request.from, entry, running, subject, now);
   }
@@ -227,15 +242,18 @@ export class Member {
     let mine = this.held.get(origin);
     if (!mine) this.held.set(origin, (mine = new Map()));
     if (mine.has(id)) return this.link.refuse(subject, `a second dispatch with id ${id} from process ${origin} while the first is running`);
-    const controller = new AbortController();
-    const held: Held = { controller, silenced: false, accepted: false };
+    const held: Held = { withdraw: () => undefined, silenced: false, accepted: false };
     mine.set(id, held);
     // Checked by the serving as a local dispatch's options are: a bad one fails this entry alone.
-    const options: DispatchOptions = { signal: controller.signal, timeout: entry.t, context: entry.c, priority: entry.p };
+    const options: DispatchOptions = { timeout: entry.t, context: entry.c, priority: entry.p };
     // A dispatch is never executed inside dispatch(), and a refusal (overloaded) happens inside it:
     // whether the queue grew tells, exactly, whether the values were taken in.
     const before = running.batcher.queued;
     if (entry.s) {
+      // A stream is withdrawn through its signal (streams are few; a signal per dispatch is not free).
+      const controller = new AbortController();
+      options.signal = controller.signal;
+      held.withdraw = (error) => controller.abort(error);
       running.stream(entry.in, options).subscribe({
         next: (event) => {
           if (!held.silenced) this.reply(origin, event.type === 'hook' ? [id, HOOK, event.hook, event.payload] : [id, PART, event.offset, event.outputs]);
@@ -244,7 +262,9 @@ export class Member {
         complete: () => this.answer(origin, id, held, [id, DONE]),
       });
     } else {
-      running.dispatchMany(entry.in, options).then(
+      const dispatch = running.dispatchWithdrawable(entry.in, options);
+      held.withdraw = dispatch.withdraw;
+      dispatch.promise.then(
         (results) => this.answer(origin, id, held, [id, OK, results]),
         (error: unknown) => this.failed(origin, id, held, error),
       );
@@ -290,9 +310,9 @@ export class Member {
       (sent, data) => {
         this.link.publish(subject, data);
         // Final answers are kept until acknowledged: one lost on the way is sent again, not re-run.
-        const now = performance.now();
-        const share = Math.ceil(data.length / sent.length);
-        for (const item of sent) if (item[1] === OK || item[1] === FAILED || item[1] === DONE) this.answers.keep(origin, item, share, now);
+        const ids: number[] = [];
+        for (const item of sent) if (isFinal(item)) ids.push(item[0]);
+        this.answers.keep(origin, ids, data, performance.now());
       },
       (item, bytes): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerTooLarge(bytes, max)],
       (item, error): ReplyItem => [item[0], FAILED, 'BATCH_FAILED', messages.answerNotEncodable(error)],

@@ -71,6 +71,8 @@ export const answerTooLarge = (bytes: number, max: number) =>
   `The member's answer to this dispatch encodes to ${bytes} bytes, above the NATS server's max_payload of ${max} bytes, so it cannot be sent back. ` +
   'Dispatch fewer inputs at a time, or raise max_payload in the nats-server configuration.';
 
+export const withdrawnByCaller = (origin: string) => `Withdrawn: the calling process ${origin} gave up on it (deadline, abort, or it took this member for dead).`;
+
 export const callerGone = (origin: string) =>
   `Dropped: the calling process ${origin} was not heard from for too long.`;
 

@@ -23,7 +23,7 @@ export interface RequestEntry {
   in: unknown[];
   /** Set for a stream(): the member sends hook and batch events, then DONE. */
   s?: 1;
-  /** Set when the caller may withdraw it (it has a signal): the member makes it abortable. */
+  /** Sent by earlier versions (the caller has a signal); ignored: every entry can be withdrawn now. */
   a?: 1;
   /** Time left (ms) before the dispatch's deadline, measured when the message left the caller. */
   t?: number;
@@ -39,6 +39,8 @@ export interface RequestMessage {
   from: string;
   seq: number;
   e: RequestEntry[];
+  /** Ids of answers from this member that the caller received (as an `ack` control message does). */
+  ack?: number[];
 }
 
 /** Kinds of reply items: `[id, kind, ...]`. */
@@ -93,7 +95,11 @@ export interface HeartbeatMessage {
 
 // ---- building messages: the only place where their shape is written ---------------------------
 
-export const requestMessage = (from: string, seq: number, e: RequestEntry[]): RequestMessage => ({ v: PROTOCOL_VERSION, k: 'req', from, seq, e });
+export function requestMessage(from: string, seq: number, e: RequestEntry[], ack?: number[]): RequestMessage {
+  const message: RequestMessage = { v: PROTOCOL_VERSION, k: 'req', from, seq, e };
+  if (ack) message.ack = ack;
+  return message;
+}
 export const replyMessage = (from: string, r: ReplyItem[]): ReplyMessage => ({ v: PROTOCOL_VERSION, k: 'res', from, r });
 export const controlMessage = (from: string, k: ControlKind, ids: number[]): ControlMessage => ({ v: PROTOCOL_VERSION, k, from, ids });
 
@@ -197,6 +203,7 @@ export function parseRequest(m: unknown): RequestMessage | string {
   const r = m as Record<string, unknown>;
   if (!isCount(r.seq)) return 'no valid seq';
   if (!Array.isArray(r.e)) return 'no entries';
+  if (r.ack !== undefined && !(Array.isArray(r.ack) && r.ack.every(isCount))) return 'no valid acknowledgements';
   return m as RequestMessage;
 }
 
@@ -223,6 +230,9 @@ export function parseReply(m: unknown): ReplyMessage | string {
   if (!Array.isArray((m as Record<string, unknown>).r)) return 'no items';
   return m as ReplyMessage;
 }
+
+/** An answer that ends a dispatch: what a member keeps for replay and a caller acknowledges. */
+export const isFinal = (item: ReplyItem): boolean => item[1] === OK || item[1] === FAILED || item[1] === DONE;
 
 /** True when a reply item has the shape its kind requires. */
 export function isReplyItem(item: unknown): item is ReplyItem {

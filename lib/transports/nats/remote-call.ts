@@ -51,7 +51,6 @@ export class RemoteCall {
 export function entryOf(call: RemoteCall): RequestEntry {
   const entry: RequestEntry = { i: call.id, in: call.inputs };
   if (call.options.stream) entry.s = 1;
-  else if (call.options.signal) entry.a = 1;
   // Time left rather than a date: the two machines' clocks need not agree. Measured now, as the
   // message leaves: the member counts it from when the message arrives.
   // One millisecond less for the trip, so the member's deadline does not fall after the caller's.
