@@ -58,10 +58,13 @@ describe('messages received are checked before anything acts on them', () => {
     expect(isReplyItem([1, 0, [1]])).toBe(true);
     expect(isReplyItem([1, 1, 'BATCH_FAILED', 'boom'])).toBe(true);
     expect(isReplyItem([1, 4, 0, [1, 2]])).toBe(true);
-    expect(isReplyItem([1, 5])).toBe(true);
+    expect(isReplyItem([1, 5, 2])).toBe(true);
+    expect(isReplyItem([1, 6])).toBe(true);
+    expect(isReplyItem([1, 8])).toBe(true);
+    expect(isReplyItem([1, 5])).toBe(false); // a stream's end says how many batch events came before it
     expect(isReplyItem([1, 0, 'not an array'])).toBe(false);
     expect(isReplyItem([1, 9])).toBe(false);
-    expect(isReplyItem(['1', 5])).toBe(false);
+    expect(isReplyItem(['1', 6])).toBe(false);
   });
 
   it('heartbeats and controls are checked too', () => {

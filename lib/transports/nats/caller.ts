@@ -128,11 +128,14 @@ export class Caller {
           call.sink.hook?.(item[2], item[3]);
           break;
         case PART:
+          call.parts++;
           call.sink.part?.(item[2], item[3]);
           break;
         case DONE:
-          // The end of a stream; a plain dispatch ends with its outputs, never with DONE.
-          if (call.options.stream) this.complete(call, []);
+          // The end of a stream; a plain dispatch ends with its outputs, never with DONE. Events
+          // are not replayed: a stream that missed some fails rather than complete without them.
+          if (call.options.stream && call.parts === item[2]) this.complete(call, []);
+          else if (call.options.stream) this.fail(call, new ServingUnavailableError(messages.streamEventsLost(call.name, call.member, item[2] - call.parts)), false);
           else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
           break;
         case LOST:

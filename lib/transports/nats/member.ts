@@ -254,12 +254,15 @@ export class Member {
       const controller = new AbortController();
       options.signal = controller.signal;
       held.withdraw = (error) => controller.abort(error);
+      let parts = 0;
       running.stream(entry.in, options).subscribe({
         next: (event) => {
+          if (event.type === 'batch') parts++;
           if (!held.silenced) this.reply(origin, event.type === 'hook' ? [id, HOOK, event.hook, event.payload] : [id, PART, event.offset, event.outputs]);
         },
         error: (error: unknown) => this.failed(origin, id, held, error),
-        complete: () => this.answer(origin, id, held, [id, DONE]),
+        // The count lets the caller tell a complete stream from one whose events were lost on the way.
+        complete: () => this.answer(origin, id, held, [id, DONE, parts]),
       });
     } else {
       const dispatch = running.dispatchWithdrawable(entry.in, options);

@@ -47,6 +47,10 @@ export const lost = (name: string, member: string) =>
   `The member holding this dispatch to serving '${name}' (process ${member}) no longer knows it: its answer was lost ` +
   '(a NATS reconnection, or a message dropped on the way). The dispatch may or may not have run, so it is not retried.';
 
+export const streamEventsLost = (name: string, member: string, missing: number) =>
+  `The stream from serving '${name}' (process ${member}) completed, but ${missing} of its batch events were lost on the way ` +
+  '(a NATS reconnection). Its values ran; subscribe again to get them all.';
+
 export const unanswered = (name: string, member: string, ms: number) =>
   `The member holding this dispatch to serving '${name}' (process ${member}) did not answer for ${ms} ms though it still sends heartbeats: ` +
   'it may be unable to read this process\'s messages (a different codec or protocol version) or be blocked. ' +

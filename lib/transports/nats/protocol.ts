@@ -49,7 +49,7 @@ export const FAILED = 1; //    [id, FAILED, code, message] a final error
 export const REFUSED = 2; //   [id, REFUSED, code, message] not accepted (busy, shutting down): retry elsewhere
 export const HOOK = 3; //      [id, HOOK, hook, payload]   a stream's hook event
 export const PART = 4; //      [id, PART, offset, outputs] a stream's batch event
-export const DONE = 5; //      [id, DONE]                  a stream completed
+export const DONE = 5; //      [id, DONE, parts]           a stream completed, after `parts` PART items
 export const HELD = 6; //      [id, HELD]                  audit answer: still being worked on
 export const LOST = 7; //      [id, LOST]                  audit answer: it was received, but its answer is gone
 export const UNKNOWN = 8; //   [id, UNKNOWN]               audit answer: never received, and now refused should it arrive
@@ -59,7 +59,8 @@ export type ReplyItem =
   | [number, typeof FAILED | typeof REFUSED, string, string]
   | [number, typeof HOOK, string, unknown]
   | [number, typeof PART, number, unknown[]]
-  | [number, typeof DONE | typeof HELD | typeof LOST | typeof UNKNOWN];
+  | [number, typeof DONE, number]
+  | [number, typeof HELD | typeof LOST | typeof UNKNOWN];
 
 export interface ReplyMessage {
   v: 1;
@@ -248,6 +249,7 @@ export function isReplyItem(item: unknown): item is ReplyItem {
     case PART:
       return item.length === 4 && isCount(item[2]) && Array.isArray(item[3]);
     case DONE:
+      return item.length === 3 && isCount(item[2]);
     case HELD:
     case LOST:
     case UNKNOWN:

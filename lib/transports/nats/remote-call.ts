@@ -36,6 +36,8 @@ export class RemoteCall {
   auditedAt = 0;
   /** Audits sent since it was last heard of. */
   audits = 0;
+  /** Batch events of a stream received so far. */
+  parts = 0;
   onAbort: (() => void) | undefined;
 
   constructor(
