@@ -24,7 +24,9 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   /**
    * A member not heard from for this long (ms) is taken for dead: dispatches it holds fail with
    * ServingUnavailableError and new ones go to the others. A dispatch in flight this long is
-   * audited: if its member no longer holds it, it fails the same way. Default 3000.
+   * audited: its member answers it again, or says what became of it. A member starts work for
+   * other processes only within 90 % of this after its last heartbeat the server confirmed (its
+   * lease), so it never starts what a caller already gave up on. Default 3000.
    */
   memberTimeout?: number;
   /** Encodes every message. Default JSON; every process of a fleet must use the same. */
