@@ -64,6 +64,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
   executing = 0;
   /** Called for every batch start, stop and failure while set. */
   telemetry: ((event: BatchTelemetryEvent) => void) | undefined;
+  /**
+   * Called, while set, right before due batches start: the last moment a transport can withdraw
+   * values that must not start (a member past its lease fails what it holds). It may fail dispatches.
+   */
+  beforeStart: (() => void) | undefined;
 
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
@@ -385,6 +390,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.pumping = true;
     let held = false;
     try {
+      // A member of a fleet checks its lease before it starts anything (the NATS transport sets this).
+      if (this.beforeStart && this.canStart() && (this.dueKeys.length > 0 || this.retries.size > 0)) this.beforeStart();
       while (this.canStart()) {
         if (this.retries.size > 0) {
           const again = this.retries.peek() as Batch<I, O> | undefined;

@@ -42,6 +42,19 @@ export class SourceGuard {
   }
 }
 
+/**
+ * The one loop that feeds a dispatch from its inputs, local or remote: pulls a chunk of at most
+ * `size`, hands it to `send` with its offset, waits for it, then pulls the next. `send` resolves
+ * with how many values the chunk became (mapInputs may change the count): the next chunk's offset,
+ * so at most one chunk is in flight. `signal` ends a wait on the source (the dispatch's deadline,
+ * its caller's signal, shutdown): pass one that covers shutdown, or a source that stops yielding
+ * keeps the dispatch pending past it. Rejects with the first failure, of the source or of `send`.
+ */
+export async function feed<T>(inputs: ManyInputs<T>, size: number, signal: AbortSignal, send: (chunk: T[], offset: number) => Promise<number>): Promise<void> {
+  let offset = 0;
+  for await (const chunk of chunksOf(inputs, size, signal)) offset += await send(chunk, offset);
+}
+
 /** Rejects with the signal's reason when it aborts; never settles otherwise. */
 function abortion(signal: AbortSignal): Promise<never> {
   const promise = new Promise<never>((_, reject) => {

@@ -2,7 +2,7 @@ import { Observable, Subject } from 'rxjs';
 import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
 import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
 import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
-import { SourceGuard, chunksOf } from './feed';
+import { SourceGuard, feed } from './feed';
 import { runInline } from './inline';
 import * as messages from './messages';
 import { checkBudgetsFit, checkDispatchOptions, type ServingOptions } from './options';
@@ -84,6 +84,18 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     return this.dispatchIterable(inputs, options);
   }
 
+  /**
+   * `dispatchMany` of an array, for a transport that answers other processes: `withdraw(error)`
+   * fails the dispatch at once, and what has not started never runs. One call, where an
+   * AbortController per remote dispatch measured as half the throughput of a member.
+   */
+  dispatchWithdrawable(inputs: readonly In[], options?: DispatchOptions): Withdrawable<Out[]> {
+    const handle: Withdrawable<Out[]> = { promise: undefined as unknown as Promise<Out[]>, withdraw: () => undefined };
+    const refused = options && checkDispatchOptions(this.name, options);
+    handle.promise = refused ? Promise.reject(refused) : (this.submit(inputs, false, options, options?.timeout ?? this.options.timeout, options?.signal, handle) as Promise<Out[]>);
+    return handle;
+  }
+
   tryDispatch(input: In, options?: DispatchOptions): Promise<DispatchResult<Out>> {
     return settleResult(this.dispatch(input, options));
   }
@@ -102,16 +114,10 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       const send = (chunk: unknown[], base: number) =>
         new Promise<number>((resolve, reject) => {
           const values = prepare(this.spec, this.name, chunk);
-          const d = new StreamDispatch(values, options?.context, base, emit, () => resolve(base + values.length), reject);
-          this.batcher.submit(d, undefined, guard.signal, options?.priority);
+          this.batcher.submit(new StreamDispatch(values, options?.context, base, emit, () => resolve(values.length), reject), undefined, guard.signal, options?.priority);
         });
       // An array enters the queue at subscribe time, like dispatchMany; an iterable chunk by chunk.
-      const done = Array.isArray(inputs)
-        ? send(inputs as unknown[], 0)
-        : (async () => {
-            let base = 0;
-            for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) base = await send(chunk, base);
-          })();
+      const done = Array.isArray(inputs) ? send(inputs as unknown[], 0) : feed(inputs, this.options.batchSize, this.pulling(guard), send);
       done
         .then(
           () => subscriber.complete(),
@@ -160,7 +166,14 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   }
 
   /** Runs the caller side and hands the values to the batcher; `one` resolves with the single result. */
-  private submit(inputs: readonly unknown[], one: boolean, options: DispatchOptions | undefined, timeout: number | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  private submit(
+    inputs: readonly unknown[],
+    one: boolean,
+    options: DispatchOptions | undefined,
+    timeout: number | undefined,
+    signal: AbortSignal | undefined,
+    handle?: Withdrawable<unknown>,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
       const list = inputs as unknown[];
       let values: unknown[];
@@ -169,7 +182,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       } catch (error) {
         return reject(error);
       }
-      this.batcher.submit(new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject), timeout, signal, options?.priority);
+      const d = new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject);
+      if (handle) handle.withdraw = (error) => this.batcher.fail(d, error);
+      this.batcher.submit(d, timeout, signal, options?.priority);
     });
   }
 
@@ -178,10 +193,10 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     const guard = this.guard(options);
     const results: Out[] = [];
     try {
-      for await (const chunk of chunksOf(inputs, this.options.batchSize, this.pulling(guard))) {
-        const chunkResults = (await this.submit(chunk, false, options, undefined, guard.signal)) as Out[];
-        for (const result of chunkResults) results.push(result);
-      }
+      await feed(inputs, this.options.batchSize, this.pulling(guard), async (chunk) => {
+        for (const result of (await this.submit(chunk, false, options, undefined, guard.signal)) as Out[]) results.push(result);
+        return chunk.length;
+      });
       return results;
     } catch (error) {
       throw this.fromSource(error);
@@ -205,6 +220,13 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (error instanceof BatchServingError) return error;
     return new InvalidInputError(messages.inputsIterableFailed(this.name, error), { cause: error });
   }
+}
+
+/** A dispatch and the way to fail it from outside (see `dispatchWithdrawable`). */
+export interface Withdrawable<T> {
+  promise: Promise<T>;
+  /** Fails the dispatch with `error` now, unless it has settled: what has not started never runs. */
+  withdraw(error: BatchServingError): void;
 }
 
 /** `{ ok: true, value }` or `{ ok: false, error }`: what tryDispatch gives, never a rejection. */

@@ -118,14 +118,15 @@ export class BatchServingClient {
   }
 
   /**
-   * Where a dispatch goes: `{ distributed: true }` lets the transport pick among all members;
-   * else this process when it hosts the serving; else the transport, unless `{ local: true }`.
+   * Where a dispatch goes, decided here only (the transport carries it): `{ distributed: true }`
+   * goes to whichever member's turn it is by shares, this process included; else this process
+   * when it hosts the serving; else the transport, unless `{ local: true }`.
    */
   private route(serving: Key, options: DispatchOptions | undefined): RemoteServing {
     const name = typeof serving === 'string' ? serving : servingNameOf(serving);
     const transport = this.options.transport;
-    if (options?.distributed && transport) return transport.remote(name);
     const running = this.registry.get(name);
+    if (options?.distributed && transport && !options.local) return running ? (transport.turn?.(name) ?? running) : transport.remote(name);
     if (running) return running;
     if (options?.local) throw new ServingNotFoundError(servingNotLocal(name));
     if (transport) return transport.remote(name);

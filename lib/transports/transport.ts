@@ -20,9 +20,10 @@ export interface RemoteServing<In = unknown, Out = unknown, O = unknown> {
  * shutdown before the drain, so that other members stop sending while the HTTP server still answers);
  * `close()` in `onApplicationShutdown`, after every serving stopped.
  *
- * The client asks `remote(name)` for a serving not hosted here, unless the dispatch says
- * `{ local: true }`; and for every dispatch that says `{ distributed: true }`, in which case the
- * transport picks among all members of the group, this process included.
+ * The client decides where a dispatch goes (its one routing policy); the transport only carries
+ * it. The client asks `remote(name)` for a serving not hosted here, unless the dispatch says
+ * `{ local: true }`; for `{ distributed: true }` it asks `turn(name)` whose turn it is among all
+ * members of the group by shares, this process included.
  */
 export interface ServingTransport {
   /** Connects. Init fails when it rejects. */
@@ -33,6 +34,11 @@ export interface ServingTransport {
   unhost(name: string): Promise<void> | void;
   /** A handle on serving `name` as hosted by other members; its dispatches fail with a BatchServingError when none can serve. */
   remote(name: string): RemoteServing;
+  /**
+   * For `{ distributed: true }` when this process hosts `name` too: the member whose turn it is,
+   * by shares, or undefined when it is this process's. Without it, distributed dispatches stay here.
+   */
+  turn?(name: string): RemoteServing | undefined;
   /** Releases connections and timers: nothing of the transport may keep the process alive afterwards. Called once, if `start()` was. */
   close(): Promise<void> | void;
 }

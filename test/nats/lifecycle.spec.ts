@@ -73,12 +73,11 @@ describe('the transport on its own', () => {
     expect(a.local('moving')).toBeUndefined();
   });
 
-  it('a serving hosted here is served here, local first, without NATS', async () => {
+  it('the transport only carries: a serving hosted only here has no other member, and its turn is always this process', async () => {
     const t = transport();
     await t.start();
     await t.host(serving('mine', (values) => values.map((v) => v + 1)));
-    await expect(t.remote('mine').dispatch(1)).resolves.toBe(2);
-    await expect(t.remote('mine').dispatch(1, { local: true })).resolves.toBe(2);
-    await expect(t.remote('mine').dispatchMany([1, 2], { distributed: true })).resolves.toEqual([2, 3]);
+    expect(t.turn('mine')).toBeUndefined();
+    await expect(t.remote('mine').dispatch(1)).rejects.toMatchObject({ code: 'SERVING_UNAVAILABLE' });
   });
 });

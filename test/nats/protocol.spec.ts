@@ -1,7 +1,7 @@
 import { ServingConfigurationError } from 'nestjs-batch-serving';
 import { jsonCodec, natsTransport } from 'nestjs-batch-serving/nats';
 import { Membership } from '../../lib/transports/nats/membership';
-import { isReplyItem, nameToken, parseControl, parseHeartbeat, parseRequest } from '../../lib/transports/nats/protocol';
+import { entryProblem, isReplyItem, nameToken, parseControl, parseHeartbeat, parseRequest } from '../../lib/transports/nats/protocol';
 import { encodeFitting } from '../../lib/transports/nats/wire';
 
 describe('subjects', () => {
@@ -34,21 +34,37 @@ describe('messages received are checked before anything acts on them', () => {
     ['another kind', { ...request, k: 'res' }, 'unexpected kind'],
     ['a sender id that could inject a subject', { ...request, from: 'a.b' }, 'no valid sender id'],
     ['no seq', { ...request, seq: -1 }, 'no valid seq'],
-    ['inputs that are not an array', { ...request, e: [{ i: 1, in: 5 }] }, 'an entry without id or inputs'],
-    ['a bad timeout', { ...request, e: [{ i: 1, in: [], t: -5 }] }, 'an entry with a bad timeout'],
-    ['a bad flag', { ...request, e: [{ i: 1, in: [], s: true }] }, 'an entry with a bad flag'],
+    ['no entries', { ...request, e: 'x' }, 'no entries'],
   ])('a request with %s is refused', (_, message, reason) => {
     expect(parseRequest(message)).toEqual(expect.stringContaining(reason));
+  });
+
+  it.each([
+    ['no valid id', { i: -1, in: [] }, 'an entry without a valid id'],
+    ['inputs that are not an array', { i: 1, in: 5 }, 'an entry without inputs'],
+    ['a bad flag', { i: 1, in: [], s: true }, 'an entry with a bad flag'],
+  ])('an entry with %s is refused alone: the message itself passes', (_, entry, reason) => {
+    expect(parseRequest({ ...request, e: [request.e[0], entry] })).toEqual(expect.objectContaining({ k: 'req' }));
+    expect(entryProblem(entry)).toBe(reason);
+    expect(entryProblem(request.e[0])).toBeUndefined();
+  });
+
+  it('dispatch options of an entry are left to the serving, which checks them as a local dispatch\'s', () => {
+    expect(entryProblem({ i: 1, in: [], t: -5 })).toBeUndefined();
+    expect(entryProblem({ i: 1, in: [], t: null, p: 1.5 })).toBeUndefined();
   });
 
   it('reply items are checked one by one', () => {
     expect(isReplyItem([1, 0, [1]])).toBe(true);
     expect(isReplyItem([1, 1, 'BATCH_FAILED', 'boom'])).toBe(true);
     expect(isReplyItem([1, 4, 0, [1, 2]])).toBe(true);
-    expect(isReplyItem([1, 5])).toBe(true);
+    expect(isReplyItem([1, 5, 2])).toBe(true);
+    expect(isReplyItem([1, 6])).toBe(true);
+    expect(isReplyItem([1, 8])).toBe(true);
+    expect(isReplyItem([1, 5])).toBe(false); // a stream's end says how many batch events came before it
     expect(isReplyItem([1, 0, 'not an array'])).toBe(false);
     expect(isReplyItem([1, 9])).toBe(false);
-    expect(isReplyItem(['1', 5])).toBe(false);
+    expect(isReplyItem(['1', 6])).toBe(false);
   });
 
   it('heartbeats and controls are checked too', () => {

@@ -227,7 +227,7 @@ describe('foreign and malformed messages', () => {
     await eventually(() => (member.output.match(/Refused a message on 'batch-serving\.serve\.squares\./g) ?? []).length >= 4, 10_000, 'four refusals in the log');
     expect(member.output).toContain('it does not decode');
     expect(member.output).toContain('protocol version 99');
-    expect(member.output).toContain('an entry without id or inputs');
+    expect(member.output).toContain('an entry without a valid id');
     expect(member.alive).toBe(true);
     await expect(caller.client.dispatch('squares', 12)).resolves.toBe(144);
   });

@@ -159,7 +159,7 @@ describe('BatchServingClient', () => {
       expect(transport.calls.filter((c) => c.startsWith('remote'))).toEqual(['remote elsewhere', 'remote elsewhere', 'remote elsewhere']);
     });
 
-    it('{ local: true } never leaves the process; { distributed: true } lets the transport pick, even for a local serving', async () => {
+    it('{ local: true } never leaves the process; { distributed: true } goes to whichever member has its turn, even for a local serving', async () => {
       await expect(client.dispatch('elsewhere', 1, { local: true })).rejects.toBeInstanceOf(ServingNotFoundError);
       expect(await client.dispatch('squares', 2, { distributed: true })).toBe('squares@remote(2)');
     });

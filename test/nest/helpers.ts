@@ -94,6 +94,11 @@ export class FakeTransport implements ServingTransport {
     };
   }
 
+  /** For `{ distributed: true }`: in this fleet it is always another member's turn. */
+  turn(name: string): RemoteServing {
+    return this.remote(name);
+  }
+
   close(): void {
     this.calls.push('close');
   }

@@ -2,12 +2,14 @@
  * Chaos over NATS: a real nats-server on a free port, 3 member processes hosting one slow-ish
  * serving (4 ms per batch), and this process as the caller, with many concurrent callers sending
  * steady load. During the load: a member is SIGKILLed every few seconds and restarted, one member is
- * SIGSTOPped for a while and SIGCONTed, and nats-server is restarted once (same port).
+ * SIGSTOPped for a while and SIGCONTed, nats-server is restarted once (same port), and member B,
+ * which reaches the server through a relay, is cut off from the network for a while.
  *
  * Checked: every dispatch settles (none hung past a generous bound), no value executed twice on any
  * member (from the execution record, which survives SIGKILL), every failure is a typed
  * SERVING_UNAVAILABLE (no deadlines are given), no caller got another's result, and there are
- * successes again once the chaos is over. Reported (not asserted): failures against the requests in
+ * successes again once the chaos is over, and no value started executing after its caller was told
+ * it failed (leases and cancels). Reported (not asserted): failures against the requests in
  * flight on the killed / stopped members, and throughput per second of the run.
  *
  * Every process of the fleet uses the NATS test helpers' FAST options (heartbeatInterval 200 ms,
@@ -19,6 +21,7 @@ import { BatchServingError } from 'nestjs-batch-serving';
 import { startCallerApp, type CallerApp } from '../nats/support/caller-app';
 import { ExecutionRecord, MemberProcess, eventually, FAST, type MemberServing } from '../nats/support/members';
 import { NatsServer } from '../nats/support/nats-server';
+import { Partition } from '../nats/support/partition';
 import { FULL, nextTurn, report, scaled, seeded, sleep } from './support/scale';
 
 const SERVING = 'chaos';
@@ -36,6 +39,8 @@ const KILLS = scaled({ ci: [1_000, 3_000], full: [5_000, 10_000, 15_000, 20_000,
 const STOP = scaled({ ci: { at: 1_500, ms: 2_000 }, full: { at: 18_000, ms: 10_000 } });
 /** Stop nats-server at this time, start it again on the same port `down` ms later. */
 const NATS_RESTART = scaled({ ci: { at: 5_000, down: 500 }, full: { at: 40_000, down: 1_000 } });
+/** Cut member B off the network at `at`, for `ms`. */
+const PARTITION = scaled({ ci: { at: 6_500, ms: 2_000 }, full: { at: 52_000, ms: 5_000 } });
 
 jest.setTimeout(FULL ? 300_000 : 90_000);
 
@@ -48,6 +53,8 @@ interface Slot {
 }
 
 let server: NatsServer | undefined;
+/** Member B's way to the server. */
+let relay: Partition | undefined;
 let record: ExecutionRecord | undefined;
 let caller: CallerApp | undefined;
 const slots: Slot[] = [];
@@ -63,7 +70,7 @@ const load = { stop: false };
 const childOf = (member: MemberProcess) => (member as unknown as { child: ChildProcess }).child;
 
 async function startMember(label: Slot['label'], incarnation: number): Promise<MemberProcess> {
-  const proc = await MemberProcess.start(`${label}.${incarnation}`, server!.url, record!.file, servingConfig);
+  const proc = await MemberProcess.start(`${label}.${incarnation}`, label === 'B' ? relay!.url : server!.url, record!.file, servingConfig);
   started.push(proc);
   names.set(proc.id, `${label}.${incarnation}`);
   return proc;
@@ -79,6 +86,8 @@ afterAll(async () => {
     if (proc.alive && child.pid) process.kill(child.pid, 'SIGCONT');
   }
   await Promise.all(started.map((proc) => proc.kill()));
+  relay?.heal();
+  await relay?.close();
   await server?.dispose();
   record?.dispose();
 });
@@ -104,6 +113,7 @@ function kindOf(message: string): string {
   if (message.includes('is reachable now')) return 'no member reachable';
   if (message.includes('accepted the dispatch')) return 'none accepted';
   if (message.includes('refused it')) return 'not sent';
+  if (message.includes('past its lease')) return 'member past its lease';
   return 'other';
 }
 
@@ -111,6 +121,8 @@ interface Failure {
   /** When the dispatch was made, and when it failed (ms from the start of the load). */
   sentAt: number;
   t: number;
+  /** When it failed, on the wall clock the members' execution record uses. */
+  wall: number;
   value: number;
   code: string;
   kind: string;
@@ -119,8 +131,9 @@ interface Failure {
 }
 
 describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`, () => {
-  it('SIGKILL + restart, SIGSTOP/SIGCONT, nats-server restart: nothing hung, nothing executed twice, only SERVING_UNAVAILABLE, throughput recovers', async () => {
+  it('SIGKILL + restart, SIGSTOP/SIGCONT, nats-server restart, partition: nothing hung, nothing executed twice, nothing started after its caller failed, only SERVING_UNAVAILABLE, throughput recovers', async () => {
     server = await NatsServer.start();
+    relay = await Partition.between(server.port);
     record = new ExecutionRecord();
     for (const [i, proc] of (await Promise.all((['A', 'B', 'C'] as const).map((label) => startMember(label, 1)))).entries()) {
       slots.push({ label: (['A', 'B', 'C'] as const)[i], incarnation: 1, proc });
@@ -161,7 +174,7 @@ describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`
           const typed = error instanceof BatchServingError;
           const message = error instanceof Error ? error.message : String(error);
           const member = /\(process ([^)]+)\)/.exec(message)?.[1];
-          failures.push({ sentAt: at, t, value, code: typed ? error.code : `untyped: ${message}`, kind: kindOf(message), member, typed });
+          failures.push({ sentAt: at, t, wall: Date.now(), value, code: typed ? error.code : `untyped: ${message}`, kind: kindOf(message), member, typed });
           bump(failPerSecond, t);
           // Do not spin while nobody can serve: a short, seeded back-off.
           await sleep(5 + Math.floor(rng() * 15));
@@ -228,6 +241,19 @@ describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`
           events.push({ event: 'nats-server restart', at: Math.round(at), upAgainAt: Math.round(now()), inFlight });
         },
       });
+      // After the kills (the steps run in turn): member B, as alive then, whatever its incarnation.
+      steps.push({
+        at: PARTITION.at,
+        run: async () => {
+          const member = slots.find((s) => s.label === 'B')!.proc.id;
+          const inFlight = inFlightOn(app, member);
+          const at = now();
+          relay!.sever();
+          await sleep(PARTITION.ms);
+          relay!.heal();
+          events.push({ event: 'partition', member: names.get(member), id: member, at: Math.round(at), healedAt: Math.round(now()), inFlight });
+        },
+      });
       steps.sort((a, b) => a.at - b.at);
       for (const step of steps) {
         await until(step.at);
@@ -261,6 +287,9 @@ describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`
       else seen.set(value as number, member);
     }
     const failedValues = new Set(failures.map((f) => f.value));
+    // Leases and cancels: a value whose caller was told it failed never starts after that.
+    const startedAt = new Map(executed.map(({ value, at }) => [value as number, at]));
+    const startedAfterFailed = failures.filter((f) => (startedAt.get(f.value) ?? -Infinity) > f.wall);
     const codes: Record<string, number> = {};
     const kinds: Record<string, number> = {};
     for (const f of failures) {
@@ -324,6 +353,7 @@ describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`
       executedTwice: twice.length,
       executedTwiceSample: twice.slice(0, 5),
       failedThatRanSomewhere: failures.filter((f) => seen.has(f.value)).length,
+      startedAfterCallerFailed: startedAfterFailed.length,
       failedDistinct: failedValues.size,
       unattributed,
       codes,
@@ -337,6 +367,7 @@ describe(`chaos over NATS (${CALLERS} callers, 3 members, ${DURATION / 1000} s)`
 
     expect(hung).toBe(0);
     expect(twice).toEqual([]);
+    expect(startedAfterFailed).toEqual([]);
     expect(wrong).toBe(0);
     expect(failures.filter((f) => !f.typed)).toEqual([]);
     expect(Object.keys(codes).filter((code) => code !== 'SERVING_UNAVAILABLE')).toEqual([]);

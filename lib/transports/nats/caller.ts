@@ -14,19 +14,33 @@ import type { Membership } from './membership';
 import { MAX_ENTRIES, MAX_PEERS, MAX_VALUES } from './bounds';
 import * as messages from './nats.messages';
 import * as security from './security.messages';
-import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, isReplyItem, parseReply, type Subjects } from './protocol';
+import { DONE, FAILED, HELD, HOOK, LOST, OK, PART, REFUSED, UNKNOWN, controlMessage, isFinal, isReplyItem, parseReply, requestMessage, type ControlKind, type Subjects } from './protocol';
 import { RemoteCall, entryOf, rebuild, type CallOptions, type CallSink } from './remote-call';
+import { ANSWER_RETENTION } from './answers';
 import { Outbox, decodeMessage, encodeFitting, type Link } from './wire';
 
 /** At most this many members are tried for one dispatch, and only while none accepted it. */
 export const MAX_TRIES = 3;
 
 /**
+ * A member that says it never received a dispatch is believed only this long (in memberTimeouts)
+ * after it was sent: within it, the member still remembers anything it received and answered.
+ */
+const UNKNOWN_TRUSTED = ANSWER_RETENTION - 1;
+
+/** Audits a dispatch may go unanswered (each after memberTimeout) before it fails: one may be lost in a reconnection. */
+const MAX_AUDITS = 3;
+
+/**
  * The calling side: sends dispatches to members, coalesced per (serving, member) and event-loop
  * turn, and settles each exactly once from what comes back. A dispatch is sent again, to another
- * member, only when it provably did not run: NATS answered "no responders" for its message, or the
- * member refused it before taking its values in. Anything else that goes wrong after sending (the
- * member dies, its answer is lost) fails it with ServingUnavailableError and is never retried.
+ * member, only when it provably did not run: NATS answered "no responders" for its message, the
+ * member refused it before taking its values in, or the member says it never received it (and
+ * will now refuse it). An answer lost on the way is asked for again (an audit) and replayed by the
+ * member. Anything else that goes wrong after sending (the member dies) fails it with
+ * ServingUnavailableError and is never retried. Whenever this side gives up on a dispatch it sent
+ * (deadline, abort, member taken for dead), it sends a cancel, so that a member that was only
+ * slow never starts it.
  */
 export class Caller {
   private nextId = 1;
@@ -38,6 +52,11 @@ export class Caller {
   private readonly departed = new Map<string, number>();
   private readonly requests: Outbox<RemoteCall>;
   private readonly cancels: Outbox<number>;
+  /**
+   * Answers received, by member, to acknowledge so that it stops keeping them for replay. They ride
+   * on the next request message to that member; what none carried leaves on its own at the next tick.
+   */
+  private acks = new Map<string, number[]>();
   private readonly deadlines = new DeadlineQueue<RemoteCall>((call, ms) => this.fail(call, new DispatchTimeoutError(dispatchTimeout(call.name, ms))));
 
   constructor(
@@ -61,11 +80,7 @@ export class Caller {
     }
     this.calls.set(call.id, call);
     if (signal) {
-      call.onAbort = () => {
-        const sentTo = call.seq !== 0 ? call.member : undefined;
-        this.fail(call, new DispatchAbortedError(dispatchAborted(name, signal.reason), { cause: signal.reason }));
-        if (sentTo) this.cancels.push(sentTo, call.id);
-      };
+      call.onAbort = () => this.fail(call, new DispatchAbortedError(dispatchAborted(name, signal.reason), { cause: signal.reason }));
       signal.addEventListener('abort', call.onAbort, { once: true });
     }
     if (options.timeout !== undefined) {
@@ -79,8 +94,7 @@ export class Caller {
   /** Drops a dispatch nobody waits for any more (a stream unsubscribed): the member withdraws it. */
   cancel(call: RemoteCall): void {
     if (call.settled) return;
-    this.settle(call);
-    if (call.seq !== 0) this.cancels.push(call.member, call.id);
+    this.settle(call, true);
   }
 
   /** Replies from members: results, errors, refusals, stream events, audit answers. */
@@ -93,18 +107,21 @@ export class Caller {
         this.link.refuse(subject, 'a malformed reply item');
         continue;
       }
+      // The member keeps final answers for replay until told they arrived, also late or replayed ones.
+      if (isFinal(item)) this.acknowledge(reply.from, item[0]);
       const call = this.calls.get(item[0]);
       // Late answers (the call already settled) and answers from a member that does not hold it are dropped.
       if (!call || call.member !== reply.from || call.seq === 0) continue;
       call.heardAt = now;
       call.auditedAt = 0;
+      call.audits = 0;
       switch (item[1]) {
         case OK:
           if (item[2].length === call.inputs.length) this.complete(call, item[2]);
-          else this.fail(call, new BatchExecutionError(messages.answerMismatch(call.name, item[2].length, call.inputs.length)));
+          else this.fail(call, new BatchExecutionError(messages.answerMismatch(call.name, item[2].length, call.inputs.length)), false);
           break;
         case FAILED:
-          this.fail(call, rebuild(item[2], item[3]));
+          this.fail(call, rebuild(item[2], item[3]), false);
           break;
         case REFUSED:
           this.retry(call, rebuild(item[2], item[3]));
@@ -113,15 +130,24 @@ export class Caller {
           call.sink.hook?.(item[2], item[3]);
           break;
         case PART:
+          call.parts++;
           call.sink.part?.(item[2], item[3]);
           break;
         case DONE:
-          // The end of a stream; a plain dispatch ends with its outputs, never with DONE.
-          if (call.options.stream) this.complete(call, []);
-          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)));
+          // The end of a stream; a plain dispatch ends with its outputs, never with DONE. Events
+          // are not replayed: a stream that missed some fails rather than complete without them.
+          if (call.options.stream && call.parts === item[2]) this.complete(call, []);
+          else if (call.options.stream) this.fail(call, new ServingUnavailableError(messages.streamEventsLost(call.name, call.member, item[2] - call.parts)), false);
+          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
           break;
         case LOST:
-          this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)));
+          this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
+          break;
+        case UNKNOWN:
+          // Never received, and refused should it arrive: nothing ran, so it may go elsewhere. Only
+          // while the member surely still remembers what it received; a stream may have shown events.
+          if (now - call.sentAt < UNKNOWN_TRUSTED * this.memberTimeout && !call.options.stream) this.retry(call, undefined);
+          else this.fail(call, new ServingUnavailableError(messages.lost(call.name, call.member)), false);
           break;
         case HELD:
           break;
@@ -159,10 +185,36 @@ export class Caller {
   }
 
   /**
+   * The server refused to pass on a message this process published to `subject` (permissions):
+   * the dispatches sent there fail now, with the server's reason, rather than an audit later. The
+   * server refused them, so no member received them.
+   */
+  denied(subject: string, reason: string): void {
+    for (const call of this.calls.values()) {
+      if (call.seq !== 0 && this.subjects.serve(call.name, call.member) === subject) {
+        this.fail(call, new ServingUnavailableError(messages.denied(call.name, subject, reason)), false);
+      }
+    }
+  }
+
+  /**
+   * This process reconnected: answers may have been lost with the old connection, so every
+   * dispatch in flight is audited now rather than after memberTimeout of silence. The member
+   * answers HELD, replays the answer it kept, or says it never received the dispatch.
+   */
+  auditAll(): void {
+    const now = performance.now();
+    const audits = new Map<string, number[]>();
+    for (const call of this.calls.values()) if (call.seq !== 0) this.audit(call, now, audits);
+    for (const [member, ids] of audits) this.control(member, 'audit', ids);
+  }
+
+  /**
    * Once per heartbeat: forgets old "no responders" bookkeeping and audits dispatches not heard of
-   * for memberTimeout. The member answers HELD or LOST after any answer it already sent (one
-   * outbox, in order), so LOST means the answer is gone for good; no answer to an audit within
-   * another memberTimeout fails the dispatch too. Nothing waits forever.
+   * for memberTimeout. The member answers after any answer it already sent (one outbox, in order):
+   * HELD, the answer again, UNKNOWN (never received) or LOST (its answer is gone for good). An
+   * audit is asked again after memberTimeout without an answer (it may have been lost too), and
+   * MAX_AUDITS unanswered ones fail the dispatch. Nothing waits forever.
    */
   tick(now: number): void {
     for (const [member, at] of this.departed) {
@@ -176,19 +228,26 @@ export class Caller {
       if (now - record.at < this.memberTimeout) break;
       this.sent.delete(seq);
     }
+    this.sendAcks();
     const audits = new Map<string, number[]>();
     for (const call of this.calls.values()) {
       if (call.seq === 0 || now - call.heardAt < this.memberTimeout) continue;
-      if (call.auditedAt !== 0) {
-        if (now - call.auditedAt >= this.memberTimeout) this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
+      if (call.auditedAt !== 0 && now - call.auditedAt < this.memberTimeout) continue;
+      if (call.audits >= MAX_AUDITS) {
+        this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
         continue;
       }
-      call.auditedAt = now;
-      const ids = audits.get(call.member);
-      if (ids) ids.push(call.id);
-      else audits.set(call.member, [call.id]);
+      this.audit(call, now, audits);
     }
     for (const [member, ids] of audits) this.control(member, 'audit', ids);
+  }
+
+  private audit(call: RemoteCall, now: number, audits: Map<string, number[]>): void {
+    call.auditedAt = now;
+    call.audits++;
+    const ids = audits.get(call.member);
+    if (ids) ids.push(call.id);
+    else audits.set(call.member, [call.id]);
   }
 
   /** The transport closes: every dispatch still waiting fails. */
@@ -197,6 +256,20 @@ export class Caller {
     this.sent.clear();
     this.deadlines.clear();
     this.cancels.flush();
+    this.sendAcks();
+  }
+
+  private acknowledge(member: string, id: number): void {
+    const ids = this.acks.get(member);
+    if (ids) ids.push(id);
+    else this.acks.set(member, [id]);
+  }
+
+  /** Acknowledgements that no request message carried, each member's in one message. */
+  private sendAcks(): void {
+    const acks = this.acks;
+    this.acks = new Map();
+    for (const [member, ids] of acks) this.control(member, 'ack', ids);
   }
 
   private route(call: RemoteCall, member: string | undefined, refusal?: BatchServingError): void {
@@ -230,22 +303,25 @@ export class Caller {
 
   private sendFitting(subject: string, calls: RemoteCall[]): void {
     const max = this.link.maxPayload();
-    const inbox = this.subjects.inbox(this.link.self);
+    // Acknowledgements to this member ride along (with every part, should the message be split).
+    const acks = this.acks.get(calls[0].member);
+    this.acks.delete(calls[0].member);
     encodeFitting(
       this.link.codec,
       max,
       calls,
-      (chunk) => ({ v: 1, k: 'req', from: this.link.self, seq: this.nextSeq, e: chunk.map(entryOf) }),
+      (chunk) => requestMessage(this.link.self, this.nextSeq, chunk.map(entryOf), acks),
       (chunk, data) => {
         const seq = this.nextSeq++;
         const now = performance.now();
         for (const call of chunk) {
           call.seq = seq;
           call.heardAt = now;
+          call.sentAt = now;
         }
         this.sent.set(seq, { calls: chunk, at: now });
-        if (!this.link.publish(subject, data, `${inbox}.${seq}`)) {
-          for (const call of chunk) this.fail(call, new ServingUnavailableError(messages.notSent(call.name)));
+        if (!this.link.publish(subject, data, this.subjects.requestReply(this.link.self, seq))) {
+          for (const call of chunk) this.fail(call, new ServingUnavailableError(messages.notSent(call.name)), false);
         }
       },
       (call, bytes, values) => {
@@ -259,8 +335,8 @@ export class Caller {
     );
   }
 
-  private control(member: string, k: 'cancel' | 'audit', ids: number[]): void {
-    this.link.publish(`${this.subjects.inbox(member)}.c`, this.link.codec.encode({ v: 1, k, from: this.link.self, ids }));
+  private control(member: string, k: ControlKind, ids: number[]): void {
+    this.link.publish(this.subjects.control(member), this.link.codec.encode(controlMessage(this.link.self, k, ids)));
   }
 
   private complete(call: RemoteCall, results: unknown[]): void {
@@ -269,15 +345,17 @@ export class Caller {
     call.sink.resolve(results);
   }
 
-  private fail(call: RemoteCall, error: BatchServingError): void {
+  /** `cancel`: this side gives up on the dispatch (rather than the member answering it), so the member must not start it. */
+  private fail(call: RemoteCall, error: BatchServingError, cancel = true): void {
     if (call.settled) return;
-    this.settle(call);
+    this.settle(call, cancel);
     call.sink.reject(error);
   }
 
-  private settle(call: RemoteCall): void {
+  private settle(call: RemoteCall, cancel = false): void {
     call.settled = true;
     this.calls.delete(call.id);
     if (call.onAbort) call.options.signal!.removeEventListener('abort', call.onAbort);
+    if (cancel && call.seq !== 0) this.cancels.push(call.member, call.id);
   }
 }

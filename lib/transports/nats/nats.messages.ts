@@ -16,6 +16,9 @@ export const transportClosed = () =>
 export const transportNotStarted = () =>
   'The NATS transport is not started: call start() first (BatchServingModule does it at init).';
 
+export const transportClosing = () =>
+  'The dispatch ended because the NATS transport of this process is closing (the application shuts down).';
+
 export const closed = (name: string) =>
   `Cannot complete the dispatch to serving '${name}': the NATS transport of this process is closed.`;
 
@@ -44,6 +47,10 @@ export const lost = (name: string, member: string) =>
   `The member holding this dispatch to serving '${name}' (process ${member}) no longer knows it: its answer was lost ` +
   '(a NATS reconnection, or a message dropped on the way). The dispatch may or may not have run, so it is not retried.';
 
+export const streamEventsLost = (name: string, member: string, missing: number) =>
+  `The stream from serving '${name}' (process ${member}) completed, but ${missing} of its batch events were lost on the way ` +
+  '(a NATS reconnection). Its values ran; subscribe again to get them all.';
+
 export const unanswered = (name: string, member: string, ms: number) =>
   `The member holding this dispatch to serving '${name}' (process ${member}) did not answer for ${ms} ms though it still sends heartbeats: ` +
   'it may be unable to read this process\'s messages (a different codec or protocol version) or be blocked. ' +
@@ -68,8 +75,26 @@ export const answerTooLarge = (bytes: number, max: number) =>
   `The member's answer to this dispatch encodes to ${bytes} bytes, above the NATS server's max_payload of ${max} bytes, so it cannot be sent back. ` +
   'Dispatch fewer inputs at a time, or raise max_payload in the nats-server configuration.';
 
+export const withdrawnByCaller = (origin: string) => `Withdrawn: the calling process ${origin} gave up on it (deadline, abort, or it took this member for dead).`;
+
 export const callerGone = (origin: string) =>
   `Dropped: the calling process ${origin} was not heard from for too long.`;
+
+export const badEntry = (name: string, problem: string) =>
+  `A member of serving '${name}' refused this dispatch: its request carried ${problem}. Every process of a fleet must run a compatible version.`;
+
+export const pastLease = (member: string, overdueMs: number) =>
+  `The member (process ${member}) is past its lease by ${overdueMs} ms (it stalled, or could not reach the NATS server), ` +
+  'so its callers may have taken it for dead: it does not start this dispatch. Nothing of it ran after the lease.';
+
+export const denied = (name: string, subject: string, reason: string) =>
+  `The NATS server refused the dispatch to serving '${name}': ${reason}. ` +
+  `Allow this process to publish to '${subject}' (the subjects '<subjectPrefix>.serve.>') in its NATS user's permissions.`;
+
+export const serversUnreachable = (servers: string, waitedMs: number, error: unknown) =>
+  `The NATS transport cannot reach a NATS server at ${servers}${waitedMs > 0 ? ` within ${waitedMs} ms` : ''}: ${reason(error)}. ` +
+  'Start nats-server there, or fix natsTransport({ servers }) (and user/pass, token or tls if the server asks for them); ' +
+  'to wait for a server that starts after this process, set natsTransport({ waitForServer: ms }).';
 
 export const notSent = (name: string) =>
   `Cannot send the dispatch to serving '${name}': the NATS connection refused it (closed or draining).`;
@@ -84,6 +109,10 @@ export const refusedMessage = (subject: string, reason: string) =>
 
 export const suppressed = (count: number, seconds: number) =>
   `Refused ${count} more malformed message(s) in the last ${seconds} s without logging each.`;
+
+export const leaseLapsed = (overdueMs: number, count: number) =>
+  `NATS transport: past its lease by ${overdueMs} ms (the process stalled, or could not reach the server): ` +
+  `failed the ${count} dispatch(es) it held for other processes rather than start them after their callers may have given up.`;
 
 export const connected = (id: string, server: string) => `NATS transport ${id} connected to ${server}.`;
 export const disconnected = (server: string) => `NATS transport lost its connection to ${server}; reconnecting.`;

@@ -1,5 +1,8 @@
 import { Logger } from '@nestjs/common';
-import { connect, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { PermissionViolationError, nuid, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { AnswerStore, ANSWER_RETENTION } from './answers';
+import { connectFirst } from './connect-first';
+import { Lease } from './lease';
 import { ServingShutdownError, ServingUnavailableError } from '../../core/errors';
 import type { RunningServing } from '../../core/running-serving';
 import type { ServingTransport } from '../transport';
@@ -11,7 +14,7 @@ import * as messages from './nats.messages';
 import type { ResolvedNatsOptions, TransportLogger } from './options';
 import { Presence } from './presence';
 import { Subjects } from './protocol';
-import { NatsRemoteServing, type RouteHost } from './remote-serving';
+import { NatsRemoteServing, type CarrierHost } from './remote-serving';
 import { RefusalLog } from './refusal-log';
 import { Signer } from './signing';
 import type { Link } from './wire';
@@ -24,7 +27,7 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * hosts, the member side (serving other processes) and the caller side (dispatching to them).
  * Created by `natsTransport()`; BatchServingModule drives it through the ServingTransport seam.
  */
-export class NatsTransport implements ServingTransport, Link, RouteHost {
+export class NatsTransport implements ServingTransport, Link, CarrierHost {
   /** This process's id on NATS: the last token of its subjects. */
   readonly self: string = nuid.next();
   readonly codec: Codec;
@@ -37,11 +40,14 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   /** Signs what this process sends and checks what it receives; undefined without `key`. */
   private readonly signer: Signer | undefined;
   private readonly remotes = new Map<string, NatsRemoteServing>();
+  /** The member's licence to start work for others, renewed by every heartbeat the server confirmed. */
+  private readonly lease: Lease;
   private nc: NatsConnection | undefined;
   private callerSide: Caller | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastTick = performance.now();
   private closing: Promise<void> | undefined;
+  private readonly closed = new AbortController();
 
   constructor(private readonly options: ResolvedNatsOptions) {
     this.codec = options.codec;
@@ -55,7 +61,9 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
         this.member.callerGone(id);
       },
     });
-    this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler));
+    this.lease = Lease.of(options.memberTimeout);
+    const answers = new AnswerStore(options.replayBudget, ANSWER_RETENTION * options.memberTimeout);
+    this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler), this.lease, answers, (message) => this.logger.warn(message));
     this.presence = new Presence(this, this.subjects, this.membership, () => this.member.announce());
   }
 
@@ -63,13 +71,15 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   async start(): Promise<void> {
     if (this.closing) throw new ServingShutdownError(messages.transportClosed());
     if (this.nc) return;
-    const nc = await connect({ name: `batch-serving ${this.self}`, ...this.options.connection });
+    const connecting = performance.now();
+    const nc = await connectFirst({ name: `batch-serving ${this.self}`, ...this.options.connection }, this.options.waitForServer);
     this.nc = nc;
+    // Nobody can have taken this process for dead before it existed on the fleet.
+    this.lease.renew(connecting);
     this.callerSide = new Caller(this, this.subjects, this.membership, this.options.memberTimeout, this.options.heartbeatInterval);
-    const inbox = this.subjects.inbox(this.self);
     this.listen(this.subjects.heartbeat, (data, subject) => this.presence.onHeartbeat(data, subject));
     this.listen(this.subjects.query, (data, subject, msg) => this.presence.onQuery(data, subject, msg.reply));
-    this.listen(`${inbox}.>`, (data, subject, msg) => this.onInbox(data, subject.slice(inbox.length + 1), subject, msg));
+    this.listen(this.subjects.inboxAll(this.self), (data, subject, msg) => this.onInbox(data, subject, msg));
     void this.watch(nc);
     this.timer = setInterval(() => this.tick(), this.options.heartbeatInterval);
     this.timer.unref();
@@ -83,8 +93,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.member.host(serving);
     const { weight, partitions, batchSize } = serving.options;
     this.membership.hostHere(serving.name, weight * partitions, batchSize);
-    this.presence.beat();
-    await nc.flush();
+    await this.beat(nc);
   }
 
   /** Leaves the group of `name`; requests that arrive from now on get "no responders" and go to other members. */
@@ -95,10 +104,23 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     await this.settled(this.member.unhost(name));
   }
 
+  /** Serving `name` as hosted by other members; each dispatch goes to the member whose turn it is. */
   remote(name: string): NatsRemoteServing {
     let remote = this.remotes.get(name);
     if (!remote) this.remotes.set(name, (remote = new NatsRemoteServing(name, this)));
     return remote;
+  }
+
+  /** For `{ distributed: true }`: the member whose turn it is among all members, by shares; undefined when it is this process's turn. */
+  turn(name: string): NatsRemoteServing | undefined {
+    const member = this.membership.pick(name, undefined, true);
+    if (member === undefined || member === this.self) return undefined;
+    return new NatsRemoteServing(name, this, member);
+  }
+
+  /** The running serving `name` of this process, if it hosts it on NATS. */
+  local(name: string): RunningServing | undefined {
+    return this.member.local(name);
   }
 
   /** Members of serving `name` and their shares (weight × partitions), this process included when it hosts it. */
@@ -108,15 +130,16 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
 
   /** Fails what still waits for another process, sends the answers that are ready, says goodbye, disconnects. */
   close(): Promise<void> {
+    this.closed.abort(new ServingShutdownError(messages.transportClosing()));
     this.closing ??= this.shutdown();
     return this.closing;
   }
 
-  // ---- RouteHost and Link ------------------------------------------------------------------
-
-  local(name: string): RunningServing | undefined {
-    return this.member.local(name);
+  get stopping(): AbortSignal {
+    return this.closed.signal;
   }
+
+  // ---- CarrierHost and Link ----------------------------------------------------------------
 
   caller(name: string): Caller {
     if (this.closing) throw new ServingShutdownError(messages.closed(name));
@@ -169,13 +192,24 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     return () => subscription.drain();
   }
 
-  private onInbox(data: Uint8Array, token: string, subject: string, msg: Msg): void {
-    if (token === 'r') return this.callerSide?.onReply(data, subject);
-    if (token === 'c') return this.member.onControl(data, subject);
-    if (token === 'h') return this.presence.onHeartbeat(data, subject);
+  private onInbox(data: Uint8Array, subject: string, msg: Msg): void {
+    const kind = this.subjects.inboxKind(this.self, subject);
+    if (kind === 'replies') return this.callerSide?.onReply(data, subject);
+    if (kind === 'control') return this.member.onControl(data, subject);
+    if (kind === 'query') return this.presence.onHeartbeat(data, subject);
     // The reply subject of a request message: the server says nobody listens on its subject.
-    if (/^\d+$/.test(token) && msg.headers?.code === 503 && data.length === 0) return this.callerSide?.onNoResponders(Number(token));
+    if (typeof kind === 'object' && msg.headers?.code === 503 && data.length === 0) return this.callerSide?.onNoResponders(kind.seq);
     this.refuse(subject, 'not a subject of this protocol');
+  }
+
+  /** A heartbeat; once the server confirms it (a flush), the lease runs from when it was sent. */
+  private beat(nc: NatsConnection): Promise<void> {
+    const sentAt = performance.now();
+    this.presence.beat();
+    return nc.flush().then(
+      () => this.lease.renew(sentAt),
+      () => undefined,
+    );
   }
 
   private tick(): void {
@@ -184,7 +218,10 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     // the others' heartbeats wait unread in the socket, so no one is judged silent on this tick.
     const stalled = now - this.lastTick > 2 * this.options.heartbeatInterval;
     this.lastTick = now;
-    if (this.nc && !this.nc.isClosed()) this.presence.beat();
+    // Before the heartbeat renews the lease: a member that wakes from a stall fails what it held first.
+    this.member.checkLease(now);
+    this.member.pruneAnswers(now);
+    if (this.nc && !this.nc.isClosed()) void this.beat(this.nc);
     if (!stalled) {
       this.membership.sweep(now, this.options.memberTimeout);
       this.callerSide?.tick(now);
@@ -200,8 +237,17 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
       else if (status.type === 'reconnect') {
         this.logger.log(messages.reconnected(status.server));
         this.presence.ask();
-      } else if (status.type === 'error') this.logger.warn(messages.connectionError(status.error));
+        // Whatever was on its way through the old connection may be lost: ask again, send again.
+        this.callerSide?.auditAll();
+        this.member.resendUnacknowledged();
+      } else if (status.type === 'error') this.onServerError(status.error);
     }
+  }
+
+  /** A permission denial fails at once the dispatches it stopped, with the server's reason; any error is logged. */
+  private onServerError(error: Error): void {
+    this.logger.warn(messages.connectionError(error));
+    if (error instanceof PermissionViolationError && error.operation === 'publish') this.callerSide?.denied(error.subject, error.message);
   }
 
   private async shutdown(): Promise<void> {

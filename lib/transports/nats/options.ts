@@ -1,6 +1,7 @@
 import type { NodeConnectionOptions } from '@nats-io/transport-node';
 import { ServingConfigurationError } from '../../core/errors';
 import { msgpackCodec, type Codec } from './codec';
+import { DEFAULT_REPLAY_BUDGET } from './answers';
 import * as messages from './nats.messages';
 import * as security from './security.messages';
 
@@ -24,7 +25,9 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   /**
    * A member not heard from for this long (ms) is taken for dead: dispatches it holds fail with
    * ServingUnavailableError and new ones go to the others. A dispatch in flight this long is
-   * audited: if its member no longer holds it, it fails the same way. Default 3000.
+   * audited: its member answers it again, or says what became of it. A member starts work for
+   * other processes only within 90 % of this after its last heartbeat the server confirmed (its
+   * lease), so it never starts what a caller already gave up on. Default 3000.
    */
   memberTimeout?: number;
   /** Encodes every message. Default `msgpackCodec` (MessagePack that keeps Date, Map, Set, BigInt, typed arrays…); every process of a fleet must use the same. */
@@ -39,6 +42,16 @@ export interface NatsTransportOptions extends NodeConnectionOptions {
   key?: string;
   /** A key ring, for rotation: signs with the first, accepts any. Instead of `key`. */
   keys?: string[];
+  /**
+   * How long (ms) start() keeps trying to reach a server before init fails with
+   * ServingUnavailableError. Default 0: fail at once when no server answers.
+   */
+  waitForServer?: number;
+  /**
+   * Bytes (encoded) of answers a member keeps until their callers acknowledge them, so that an
+   * answer lost in a failover is replayed rather than lost. Default 32 MiB.
+   */
+  replayBudget?: number;
 }
 
 export interface ResolvedNatsOptions {
@@ -50,6 +63,8 @@ export interface ResolvedNatsOptions {
   logger: TransportLogger | undefined;
   /** Signing keys, the first signs; undefined when messages are not signed. */
   keys: string[] | undefined;
+  waitForServer: number;
+  replayBudget: number;
 }
 
 /** The defaults, in one place. `maxReconnectAttempts: -1`: a service keeps reconnecting rather than give up after 10 tries. */
@@ -64,7 +79,7 @@ const SUBJECT_TOKENS = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 
 /** Splits our options from NATS's and refuses what cannot work, at natsTransport() time. */
 export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsOptions {
-  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, key, keys, ...connection } = options;
+  const { subjectPrefix, heartbeatInterval, memberTimeout, codec, logger, key, keys, waitForServer, replayBudget, ...connection } = options;
   const resolved: ResolvedNatsOptions = {
     connection: { maxReconnectAttempts: DEFAULT_NATS_OPTIONS.maxReconnectAttempts, ...connection },
     subjectPrefix: subjectPrefix ?? DEFAULT_NATS_OPTIONS.subjectPrefix,
@@ -73,6 +88,8 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
     codec: codec ?? msgpackCodec,
     logger,
     keys: resolveKeys(key, keys),
+    waitForServer: waitForServer ?? 0,
+    replayBudget: replayBudget ?? DEFAULT_REPLAY_BUDGET,
   };
   const check = (ok: boolean, option: string, value: unknown, rule: string) => {
     if (!ok) throw new ServingConfigurationError(messages.invalidOption(option, value, rule));
@@ -85,6 +102,8 @@ export function resolveNatsOptions(options: NatsTransportOptions): ResolvedNatsO
     resolved.memberTimeout,
     `at least twice heartbeatInterval (${resolved.heartbeatInterval} ms), so that one late heartbeat is not taken for a death`,
   );
+  check(resolved.waitForServer >= 0 && Number.isFinite(resolved.waitForServer), 'waitForServer', resolved.waitForServer, 'a number of milliseconds, at least 0');
+  check(resolved.replayBudget >= 0 && Number.isFinite(resolved.replayBudget), 'replayBudget', resolved.replayBudget, 'a number of bytes, at least 0');
   check(typeof resolved.codec?.encode === 'function' && typeof resolved.codec?.decode === 'function', 'codec', resolved.codec, 'an object with encode(message) and decode(bytes)');
   return resolved;
 }

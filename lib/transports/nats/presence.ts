@@ -1,7 +1,7 @@
 import { MAX_PEERS } from './bounds';
 import type { Membership } from './membership';
 import { tooManyPeers } from './security.messages';
-import { parseHeartbeat, type HeartbeatMessage, type Subjects } from './protocol';
+import { heartbeatMessage, parseHeartbeat, type HeartbeatMessage, type Subjects } from './protocol';
 import { decodeMessage, type Link } from './wire';
 
 /** start() waits for members already running to answer until none has for this long. */
@@ -30,7 +30,7 @@ export class Presence {
 
   /** Asks who is there; the answers come to this process's inbox (`.h`). Carries our own heartbeat. */
   ask(): void {
-    this.link.publish(this.subjects.query, this.link.codec.encode(this.heartbeat()), `${this.subjects.inbox(this.link.self)}.h`);
+    this.link.publish(this.subjects.query, this.link.codec.encode(this.heartbeat()), this.subjects.queryAnswers(this.link.self));
   }
 
   /** Asks, then waits until the answers stop coming, at most `maxMs`. */
@@ -64,8 +64,6 @@ export class Presence {
   }
 
   private heartbeat(bye?: boolean): HeartbeatMessage {
-    const message: HeartbeatMessage = { v: 1, k: 'hb', from: this.link.self, s: this.hosted() };
-    if (bye) message.bye = 1;
-    return message;
+    return heartbeatMessage(this.link.self, this.hosted(), bye);
   }
 }

@@ -8,7 +8,7 @@
  *   <p>.hb.query             "who is there?": every process answers with its heartbeat
  *   <p>.serve.<name>.<id>    requests for serving <name> to process <id>
  *   <p>.in.<id>.r            replies to process <id>: results, errors, refusals, stream events
- *   <p>.in.<id>.c            control to process <id>: cancels and audits of the requests it holds
+ *   <p>.in.<id>.c            control to process <id>: cancels, audits and acknowledgements
  *   <p>.in.<id>.<seq>        reply subject of request message <seq>: where NATS says "no responders"
  *   <p>.in.<id>.h            answers to the query of process <id>
  */
@@ -25,12 +25,14 @@ export interface RequestEntry {
   in: unknown[];
   /** Set for a stream(): the member sends hook and batch events, then DONE. */
   s?: 1;
-  /** Set when the caller may withdraw it (it has a signal): the member makes it abortable. */
+  /** Sent by earlier versions (the caller has a signal); ignored: every entry can be withdrawn now. */
   a?: 1;
-  /** Time left (ms) before the dispatch's deadline, when it has one. */
+  /** Time left (ms) before the dispatch's deadline, measured when the message left the caller. */
   t?: number;
   /** The dispatch's `context`, for `ctx.callers`. */
   c?: unknown;
+  /** The dispatch's `priority`, when not 0. */
+  p?: number;
 }
 
 export interface RequestMessage {
@@ -39,6 +41,8 @@ export interface RequestMessage {
   from: string;
   seq: number;
   e: RequestEntry[];
+  /** Ids of answers from this member that the caller received (as an `ack` control message does). */
+  ack?: number[];
 }
 
 /** Kinds of reply items: `[id, kind, ...]`. */
@@ -47,16 +51,18 @@ export const FAILED = 1; //    [id, FAILED, code, message] a final error
 export const REFUSED = 2; //   [id, REFUSED, code, message] not accepted (busy, shutting down): retry elsewhere
 export const HOOK = 3; //      [id, HOOK, hook, payload]   a stream's hook event
 export const PART = 4; //      [id, PART, offset, outputs] a stream's batch event
-export const DONE = 5; //      [id, DONE]                  a stream completed
+export const DONE = 5; //      [id, DONE, parts]           a stream completed, after `parts` PART items
 export const HELD = 6; //      [id, HELD]                  audit answer: still being worked on
-export const LOST = 7; //      [id, LOST]                  audit answer: not held, and nothing more will come
+export const LOST = 7; //      [id, LOST]                  audit answer: it was received, but its answer is gone
+export const UNKNOWN = 8; //   [id, UNKNOWN]               audit answer: never received, and now refused should it arrive
 
 export type ReplyItem =
   | [number, typeof OK, unknown[]]
   | [number, typeof FAILED | typeof REFUSED, string, string]
   | [number, typeof HOOK, string, unknown]
   | [number, typeof PART, number, unknown[]]
-  | [number, typeof DONE | typeof HELD | typeof LOST];
+  | [number, typeof DONE, number]
+  | [number, typeof HELD | typeof LOST | typeof UNKNOWN];
 
 export interface ReplyMessage {
   v: 1;
@@ -65,12 +71,20 @@ export interface ReplyMessage {
   r: ReplyItem[];
 }
 
+/**
+ * Control from a caller to a member: `cancel` (the caller gave up: withdraw, answer nothing),
+ * `audit` (is it still held? an answer already sent is replayed), `ack` (answers received: the
+ * member may forget its copies).
+ */
 export interface ControlMessage {
   v: 1;
-  k: 'cancel' | 'audit';
+  k: ControlKind;
   from: string;
   ids: number[];
 }
+
+export type ControlKind = 'cancel' | 'audit' | 'ack';
+const CONTROL_KINDS: readonly ControlKind[] = ['cancel', 'audit', 'ack'];
 
 export interface HeartbeatMessage {
   v: 1;
@@ -80,6 +94,22 @@ export interface HeartbeatMessage {
   s: Array<[string, number, number]>;
   /** The process is leaving: forget it now rather than after memberTimeout. */
   bye?: 1;
+}
+
+// ---- building messages: the only place where their shape is written ---------------------------
+
+export function requestMessage(from: string, seq: number, e: RequestEntry[], ack?: number[]): RequestMessage {
+  const message: RequestMessage = { v: PROTOCOL_VERSION, k: 'req', from, seq, e };
+  if (ack) message.ack = ack;
+  return message;
+}
+export const replyMessage = (from: string, r: ReplyItem[]): ReplyMessage => ({ v: PROTOCOL_VERSION, k: 'res', from, r });
+export const controlMessage = (from: string, k: ControlKind, ids: number[]): ControlMessage => ({ v: PROTOCOL_VERSION, k, from, ids });
+
+export function heartbeatMessage(from: string, s: HeartbeatMessage['s'], bye?: boolean): HeartbeatMessage {
+  const message: HeartbeatMessage = { v: PROTOCOL_VERSION, k: 'hb', from, s };
+  if (bye) message.bye = 1;
+  return message;
 }
 
 /** Subject names of one fleet (one `subjectPrefix`). */
@@ -98,6 +128,43 @@ export class Subjects {
 
   inbox(member: string): string {
     return `${this.prefix}.in.${member}`;
+  }
+
+  /** Every subject of process `id`'s inbox, for its one subscription. */
+  inboxAll(id: string): string {
+    return `${this.inbox(id)}.>`;
+  }
+
+  /**
+   * What a subject of process `id`'s inbox is for: replies, control, query answers, or the reply
+   * subject of request message `seq` (where NATS says "no responders"); undefined for anything else.
+   */
+  inboxKind(id: string, subject: string): 'replies' | 'control' | 'query' | { seq: number } | undefined {
+    const token = subject.slice(this.inbox(id).length + 1);
+    if (token === 'r') return 'replies';
+    if (token === 'c') return 'control';
+    if (token === 'h') return 'query';
+    return /^\d{1,15}$/.test(token) ? { seq: Number(token) } : undefined;
+  }
+
+  /** Where replies to process `id` go. */
+  replies(id: string): string {
+    return `${this.inbox(id)}.r`;
+  }
+
+  /** Where control for process `id` goes. */
+  control(id: string): string {
+    return `${this.inbox(id)}.c`;
+  }
+
+  /** Where answers to the query of process `id` go. */
+  queryAnswers(id: string): string {
+    return `${this.inbox(id)}.h`;
+  }
+
+  /** The reply subject of request message `seq` of process `id`: where NATS says "no responders". */
+  requestReply(id: string, seq: number): string {
+    return `${this.inbox(id)}.${seq}`;
   }
 }
 
@@ -129,7 +196,10 @@ function envelope(m: unknown, kinds: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** The request, or why it is refused. Entries are checked whole: one bad entry refuses the message. */
+/**
+ * The request, or why it is refused. Only the envelope is checked here: each entry is checked
+ * alone (`entryProblem`), so that one bad entry never takes its neighbours down with it.
+ */
 export function parseRequest(m: unknown): RequestMessage | string {
   const bad = envelope(m, ['req']);
   if (bad) return bad;
@@ -137,12 +207,25 @@ export function parseRequest(m: unknown): RequestMessage | string {
   if (!isCount(r.seq)) return 'no valid seq';
   if (!Array.isArray(r.e)) return 'no entries';
   if (r.e.length > MAX_ENTRIES) return `more than ${MAX_ENTRIES} entries in one message`;
-  for (const e of r.e as unknown[]) {
-    if (!isObject(e) || !isCount(e.i) || !Array.isArray(e.in)) return 'an entry without id or inputs';
-    if ((e.s !== undefined && e.s !== 1) || (e.a !== undefined && e.a !== 1)) return 'an entry with a bad flag';
-    if (e.t !== undefined && !(typeof e.t === 'number' && e.t > 0 && Number.isFinite(e.t))) return 'an entry with a bad timeout';
-  }
+  if (r.ack !== undefined && !(Array.isArray(r.ack) && r.ack.every(isCount))) return 'no valid acknowledgements';
   return m as RequestMessage;
+}
+
+/**
+ * Why one entry cannot be taken in, or undefined. Its dispatch options (`t`, `p`) are not checked
+ * here: the member hands them to the serving, which checks them as it checks a local dispatch's.
+ */
+export function entryProblem(e: unknown): string | undefined {
+  if (entryId(e) === undefined) return 'an entry without a valid id';
+  const entry = e as Record<string, unknown>;
+  if (!Array.isArray(entry.in)) return 'an entry without inputs';
+  if ((entry.s !== undefined && entry.s !== 1) || (entry.a !== undefined && entry.a !== 1)) return 'an entry with a bad flag';
+  return undefined;
+}
+
+/** The id of an entry, when it has a valid one: what an answer to a bad entry is addressed to. */
+export function entryId(e: unknown): number | undefined {
+  return isObject(e) && isCount(e.i) ? e.i : undefined;
 }
 
 export function parseReply(m: unknown): ReplyMessage | string {
@@ -151,6 +234,9 @@ export function parseReply(m: unknown): ReplyMessage | string {
   if (!Array.isArray((m as Record<string, unknown>).r)) return 'no items';
   return m as ReplyMessage;
 }
+
+/** An answer that ends a dispatch: what a member keeps for replay and a caller acknowledges. */
+export const isFinal = (item: ReplyItem): boolean => item[1] === OK || item[1] === FAILED || item[1] === DONE;
 
 /** True when a reply item has the shape its kind requires. */
 export function isReplyItem(item: unknown): item is ReplyItem {
@@ -166,8 +252,10 @@ export function isReplyItem(item: unknown): item is ReplyItem {
     case PART:
       return item.length === 4 && isCount(item[2]) && Array.isArray(item[3]);
     case DONE:
+      return item.length === 3 && isCount(item[2]);
     case HELD:
     case LOST:
+    case UNKNOWN:
       return item.length === 2;
     default:
       return false;
@@ -175,7 +263,7 @@ export function isReplyItem(item: unknown): item is ReplyItem {
 }
 
 export function parseControl(m: unknown): ControlMessage | string {
-  const bad = envelope(m, ['cancel', 'audit']);
+  const bad = envelope(m, CONTROL_KINDS);
   if (bad) return bad;
   const ids = (m as Record<string, unknown>).ids;
   if (!Array.isArray(ids) || !ids.every(isCount)) return 'no valid ids';

@@ -14,6 +14,7 @@ export interface CallOptions {
   timeout?: number;
   signal?: AbortSignal;
   context?: unknown;
+  priority?: number;
   stream?: boolean;
   /** The member for the first try, when the route already chose one. */
   first?: string;
@@ -30,7 +31,13 @@ export class RemoteCall {
   deadlineAt = Infinity;
   /** Last time anything was heard of it; an audit asks about it after memberTimeout of silence. */
   heardAt = 0;
+  /** When its request message left this process, last. */
+  sentAt = 0;
   auditedAt = 0;
+  /** Audits sent since it was last heard of. */
+  audits = 0;
+  /** Batch events of a stream received so far. */
+  parts = 0;
   onAbort: (() => void) | undefined;
 
   constructor(
@@ -46,10 +53,12 @@ export class RemoteCall {
 export function entryOf(call: RemoteCall): RequestEntry {
   const entry: RequestEntry = { i: call.id, in: call.inputs };
   if (call.options.stream) entry.s = 1;
-  else if (call.options.signal) entry.a = 1;
-  // Time left rather than a date: the two machines' clocks need not agree.
-  if (call.deadlineAt !== Infinity) entry.t = Math.max(1, Math.ceil(call.deadlineAt - performance.now()));
+  // Time left rather than a date: the two machines' clocks need not agree. Measured now, as the
+  // message leaves: the member counts it from when the message arrives.
+  // One millisecond less for the trip, so the member's deadline does not fall after the caller's.
+  if (call.deadlineAt !== Infinity) entry.t = Math.max(1, Math.floor(call.deadlineAt - performance.now()) - 1);
   if (call.options.context !== undefined) entry.c = call.options.context;
+  if (call.options.priority) entry.p = call.options.priority;
   return entry;
 }
 

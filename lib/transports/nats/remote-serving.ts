@@ -1,96 +1,74 @@
 import { Observable } from 'rxjs';
-import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingNotFoundError } from '../../core/errors';
-import { SourceGuard, chunksOf } from '../../core/feed';
+import { BatchServingError, DispatchAbortedError, InvalidInputError } from '../../core/errors';
+import { SourceGuard, feed } from '../../core/feed';
 import { sse } from '../../core/stream-dispatch';
-import { dispatchAborted, inputsIterableFailed, servingNotLocal } from '../../core/messages';
-import { DEFAULT_SERVING_OPTIONS } from '../../core/options';
-import type { RunningServing } from '../../core/running-serving';
+import { dispatchAborted, inputsIterableFailed } from '../../core/messages';
+import { DEFAULT_SERVING_OPTIONS, checkDispatchOptions } from '../../core/options';
 import type { DispatchOptions, ManyInputs, ServingEvent } from '../../core/types';
 import type { RemoteServing } from '../transport';
 import type { Caller } from './caller';
 import type { CallOptions, CallSink, RemoteCall } from './remote-call';
 import type { Membership } from './membership';
 
-/** What routing needs of the transport. */
-export interface RouteHost {
+/** What carrying a dispatch needs of the transport. */
+export interface CarrierHost {
   readonly membership: Membership;
-  /** The running serving `name` of this process, if it hosts it. */
-  local(name: string): RunningServing | undefined;
   /** The calling side; throws a BatchServingError when the transport is not started or is closed. */
   caller(name: string): Caller;
+  /** Aborts (with a ServingShutdownError) when the transport closes: ends every wait on a caller's inputs. */
+  readonly stopping: AbortSignal;
 }
 
 /**
- * Serving `name` as reached through NATS, with the routing rules of the transport: `{ local: true }`
- * never leaves the process; `{ distributed: true }` picks among all members by shares, this process
- * included; otherwise this process serves when it hosts the serving (local first), and a member
- * elsewhere when it does not.
+ * Serving `name` as hosted by other members, reached through NATS. It only carries dispatches:
+ * where a dispatch goes (here, or elsewhere) is the client's decision, and which member serves it
+ * is membership's (by shares), unless the client already chose one (`first`, for
+ * `{ distributed: true }`). Options are checked as a local dispatch's are, before anything is sent.
  */
 export class NatsRemoteServing<In = unknown, Out = unknown, O = unknown> implements RemoteServing<In, Out, O> {
   constructor(
     private readonly name: string,
-    private readonly host: RouteHost,
+    private readonly host: CarrierHost,
+    private readonly first?: string,
   ) {}
 
   dispatch(input: In, options?: DispatchOptions): Promise<Out> {
-    let target: RunningServing | string | undefined;
-    try {
-      target = this.route(options);
-      if (typeof target === 'object') return target.dispatch(input, options) as Promise<Out>;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.send([input], options, target, true) as Promise<Out>;
+    const refused = options && checkDispatchOptions(this.name, options);
+    if (refused) return Promise.reject(refused);
+    return this.send([input], options, this.first, true) as Promise<Out>;
   }
 
   dispatchMany(inputs: ManyInputs<In>, options?: DispatchOptions): Promise<Out[]> {
-    let target: RunningServing | string | undefined;
-    try {
-      target = this.route(options);
-      if (typeof target === 'object') return target.dispatchMany(inputs, options) as Promise<Out[]>;
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (Array.isArray(inputs)) return this.send(inputs as unknown[], options, target, false) as Promise<Out[]>;
+    const refused = options && checkDispatchOptions(this.name, options);
+    if (refused) return Promise.reject(refused);
+    if (Array.isArray(inputs)) return this.send(inputs as unknown[], options, this.first, false) as Promise<Out[]>;
     return this.dispatchIterable(inputs, options);
   }
 
   /** Hook events and raw outputs of each part, in offset order, as the member emits them. */
   stream(inputs: ManyInputs<In>, options?: DispatchOptions): Observable<ServingEvent<O>> {
     return new Observable<ServingEvent<O>>((subscriber) => {
-      let target: RunningServing | string | undefined;
-      try {
-        target = this.route(options);
-      } catch (error) {
-        subscriber.error(error);
-        return undefined;
-      }
-      if (typeof target === 'object') return (target.stream(inputs, options) as Observable<ServingEvent<O>>).subscribe(subscriber);
+      const refused = options && checkDispatchOptions(this.name, options);
+      if (refused) return subscriber.error(refused);
       let current: { caller: Caller; call: RemoteCall } | undefined;
-      let stopped = false;
       const deadline = deadlineOf(options);
       const part = (chunk: unknown[], base: number, first: string | undefined) =>
-        new Promise<void>((resolve, reject) => {
+        new Promise<number>((resolve, reject) => {
+          let count = 0;
           const sink: CallSink = {
-            resolve: () => resolve(),
+            resolve: () => resolve(count),
             reject,
             hook: (hook, payload) => subscriber.next(sse({ type: 'hook', hook, payload })),
-            part: (offset, outputs) => subscriber.next(sse({ type: 'batch', offset: base + offset, outputs: outputs as O[] })),
+            part: (offset, outputs) => {
+              count = Math.max(count, offset + outputs.length);
+              subscriber.next(sse({ type: 'batch', offset: base + offset, outputs: outputs as O[] }));
+            },
           };
           const caller = this.host.caller(this.name);
           current = { caller, call: caller.call(this.name, chunk, sink, callOptions(options, deadline, first, true)) };
         });
-      const guard = new SourceGuard(this.name, options?.timeout, options?.signal);
-      const done = Array.isArray(inputs)
-        ? part(inputs as unknown[], 0, target)
-        : (async () => {
-            let base = 0;
-            for await (const chunk of chunksOf(inputs, this.chunkSize(), guard.signal)) {
-              if (stopped) return;
-              await part(chunk, base, undefined);
-              base += chunk.length;
-            }
-          })();
+      const guard = this.guard(options);
+      const done = Array.isArray(inputs) ? part(inputs as unknown[], 0, this.first) : feed(inputs, this.chunkSize(), this.pulling(guard), (chunk, base) => part(chunk, base, undefined));
       done
         .then(
           () => subscriber.complete(),
@@ -98,24 +76,10 @@ export class NatsRemoteServing<In = unknown, Out = unknown, O = unknown> impleme
         )
         .finally(() => guard.dispose());
       return () => {
-        stopped = true;
         guard.stop(new DispatchAbortedError(dispatchAborted(this.name, 'the stream was unsubscribed')));
         if (current) current.caller.cancel(current.call);
       };
     });
-  }
-
-  /** A running serving to call here, a member chosen already, or undefined to let the caller pick. */
-  private route(options: DispatchOptions | undefined): RunningServing | string | undefined {
-    const local = this.host.local(this.name);
-    if (options?.local) {
-      if (local) return local;
-      throw new ServingNotFoundError(servingNotLocal(this.name));
-    }
-    if (!local) return undefined;
-    if (!options?.distributed) return local;
-    const member = this.host.membership.pick(this.name, undefined, true);
-    return member === undefined || member === this.host.membership.self ? local : member;
   }
 
   /** Sends `inputs` as one dispatch; `one` resolves with the single result rather than the array. */
@@ -129,19 +93,29 @@ export class NatsRemoteServing<In = unknown, Out = unknown, O = unknown> impleme
   /** Chunk after chunk, each to a member picked for it; at most one chunk in flight, as locally. */
   private async dispatchIterable(inputs: ManyInputs<In>, options: DispatchOptions | undefined): Promise<Out[]> {
     const deadline = deadlineOf(options);
-    // Ends the wait on a source that stops yielding, at the deadline or on the caller's signal.
-    const guard = new SourceGuard(this.name, options?.timeout, options?.signal);
+    const guard = this.guard(options);
     const results: Out[] = [];
     try {
-      for await (const chunk of chunksOf(inputs, this.chunkSize(), guard.signal)) {
+      await feed(inputs, this.chunkSize(), this.pulling(guard), async (chunk) => {
         for (const result of (await this.send(chunk, options, undefined, false, deadline)) as Out[]) results.push(result);
-      }
+        return chunk.length;
+      });
     } catch (error) {
       throw this.fromSource(error);
     } finally {
       guard.dispose();
     }
     return results;
+  }
+
+  /** The deadline and the caller's signal of a dispatch that pulls from its inputs, as one signal. */
+  private guard(options: DispatchOptions | undefined): SourceGuard {
+    return new SourceGuard(this.name, options?.timeout, options?.signal);
+  }
+
+  /** What ends a wait on the inputs' next value: the dispatch's own end, or the transport closing. */
+  private pulling(guard: SourceGuard): AbortSignal {
+    return AbortSignal.any([guard.signal, this.host.stopping]);
   }
 
   private chunkSize(): number {
@@ -165,6 +139,7 @@ function callOptions(options: DispatchOptions | undefined, deadline: number | un
     timeout: deadline === undefined ? undefined : Math.max(1, deadline - performance.now()),
     signal: options?.signal,
     context: options?.context,
+    priority: options?.priority,
     stream,
     first,
   };

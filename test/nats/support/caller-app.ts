@@ -20,7 +20,7 @@ export interface CallerApp {
 }
 
 /** The spec's own process as a Nest application with the NATS transport, hosting `servings` (often none). */
-export async function startCallerApp(servers: string, servings: ServingDefinition[] = [], options: NatsTransportOptions = {}): Promise<CallerApp> {
+export async function startCallerApp(servers: string | string[], servings: ServingDefinition[] = [], options: NatsTransportOptions = {}): Promise<CallerApp> {
   const logger = new RecordingTransportLogger();
   const transport = natsTransport({ servers, ...FAST, reconnectTimeWait: 100, logger, ...options });
   @Module({ imports: [BatchServingModule.forRoot({ transport, servings, shutdown: { mode: 'drain', timeout: 5000 } })] })

@@ -26,7 +26,8 @@ export class MemberProcess {
     child.stderr!.on('data', (chunk: Buffer) => (this.output += chunk.toString()));
   }
 
-  static async start(label: string, servers: string, record: string, servings: MemberServing[], transport?: MemberConfig['transport']): Promise<MemberProcess> {
+  /** `transport`: more natsTransport options (user/pass, token, key, codec…). */
+  static async start(label: string, servers: string | string[], record: string, servings: MemberServing[], transport?: MemberConfig['transport']): Promise<MemberProcess> {
     const config: MemberConfig = { label, servers, record, servings, ...FAST, transport };
     const child = fork(FIXTURE, [], {
       cwd: ROOT,
@@ -72,6 +73,16 @@ export class MemberProcess {
     return this.stopWith(() => this.child.kill('SIGKILL'));
   }
 
+  /** SIGSTOP: the process stalls (as under a long GC pause or a frozen VM) until resume(). */
+  pause(): void {
+    this.child.kill('SIGSTOP');
+  }
+
+  /** SIGCONT: the stalled process runs again, with whatever reached its sockets meanwhile. */
+  resume(): void {
+    this.child.kill('SIGCONT');
+  }
+
   /** A graceful stop: the application closes (leaves its groups, drains) and the process exits. */
   close(): Promise<void> {
     return this.stopWith(() => this.child.send({ type: 'close' }));
@@ -95,7 +106,7 @@ export class ExecutionRecord {
   private readonly dir = mkdtempSync(join(tmpdir(), 'batch-serving-record-'));
   readonly file = join(this.dir, 'executed.jsonl');
 
-  batches(): Array<{ member: string; serving: string; values: unknown[] }> {
+  batches(): Array<{ member: string; serving: string; values: unknown[]; at: number }> {
     let text = '';
     try {
       text = readFileSync(this.file, 'utf8');
@@ -108,11 +119,11 @@ export class ExecutionRecord {
       .map((line) => JSON.parse(line));
   }
 
-  /** Every value executed for `serving`, with the member that executed it. */
-  values(serving: string): Array<{ member: string; value: unknown }> {
+  /** Every value executed for `serving`, with the member that executed it and when its batch started. */
+  values(serving: string): Array<{ member: string; value: unknown; at: number }> {
     return this.batches()
       .filter((batch) => batch.serving === serving)
-      .flatMap((batch) => batch.values.map((value) => ({ member: batch.member, value })));
+      .flatMap((batch) => batch.values.map((value) => ({ member: batch.member, value, at: batch.at })));
   }
 
   dispose(): void {

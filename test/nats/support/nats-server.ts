@@ -35,9 +35,9 @@ export class NatsServer {
   }
 
   /** `config`: more lines of nats-server configuration (users, permissions, tls, max_pending…). */
-  static async start(options: { maxPayload?: number; config?: string } = {}): Promise<NatsServer> {
+  static async start(options: { maxPayload?: number; config?: string; port?: number } = {}): Promise<NatsServer> {
     const config = (options.maxPayload ? `max_payload: ${options.maxPayload}\n` : '') + (options.config ?? '');
-    const server = new NatsServer(await freePort(), config);
+    const server = new NatsServer(options.port ?? (await freePort()), config);
     await server.run();
     return server;
   }
