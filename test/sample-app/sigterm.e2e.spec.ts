@@ -5,16 +5,9 @@ import { join, resolve } from 'node:path';
 import { startAppProcess, type AppProcess } from '../../sample-app/src/demo/app-process';
 import { sample } from '../../sample-app/src/demo/events-counters';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
-import { documents, send, until, watchJob } from './helpers';
+import { documents, received, send, until, watchJob } from './helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
-
-/** Values a serving has received: executed, executing or waiting. */
-function received(metrics: string, serving: string): number {
-  return ['batch_serving_values_total', 'batch_serving_executing_values', 'batch_serving_queued_values']
-    .map((name) => sample(metrics, `${name}{serving="${serving}"}`))
-    .reduce((a, b) => a + b, 0);
-}
 
 /*
  * The real thing: the app in a process of its own, stopped by a signal. It runs from the sources
