@@ -30,8 +30,9 @@ describe('sample app process: SIGTERM during load', () => {
 
   it('answers every request in flight, finishes the running job, stores every event, then exits', async () => {
     const { url } = app!;
-    // A long job: 160 documents, ten model calls of 40 ms and more, one after the other.
-    const job = await send(url, 'POST', '/index-jobs', { userId: 'carol', documents: documents('carol', 160) });
+    // A long job: 480 documents, thirty model calls of 40 ms and more, one after the other: long enough
+    // that it is still queued at SIGTERM on a loaded machine, however long the load below takes to arrive.
+    const job = await send(url, 'POST', '/index-jobs', { userId: 'carol', documents: documents('carol', 480) });
     expect(job.status).toBe(202);
     let running!: () => void;
     const started = new Promise<void>((resolve) => (running = resolve));
@@ -48,7 +49,7 @@ describe('sample app process: SIGTERM during load', () => {
       return received(metrics, 'squares') === 45 && received(metrics, 'events') === 30;
     }, 'every request to reach its serving');
     app!.child.kill('SIGTERM');
-    // The job had at least 360 ms of model calls left: its documents were still queued.
+    // The job still had model calls to make: its documents were still queued.
     expect(sample(metrics, 'batch_serving_queued_values{serving="embed"}')).toBeGreaterThan(0);
 
     const squareReplies = await Promise.all(squares);
@@ -56,7 +57,7 @@ describe('sample app process: SIGTERM during load', () => {
     const eventReplies = await Promise.all(events);
     expect(eventReplies.map((r) => r.status)).toEqual(Array(30).fill(201));
     const jobEvents = await watching;
-    expect(jobEvents[jobEvents.length - 1]).toMatchObject({ type: 'done', documents: 160 });
+    expect(jobEvents[jobEvents.length - 1]).toMatchObject({ type: 'done', documents: 480 });
 
     const exit = await app!.exited;
     // Nest re-raises the signal once app.close() is over.
