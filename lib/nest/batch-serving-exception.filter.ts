@@ -32,7 +32,6 @@ export interface BatchServingErrorBody {
  */
 @Catch(BatchServingError)
 export class BatchServingExceptionFilter implements ExceptionFilter<BatchServingError> {
-  private readonly logger = new Logger(LOGGER_CONTEXT);
 
   /** Without an HttpAdapterHost (e.g. `new BatchServingExceptionFilter()`), it answers through the Express response API. */
   constructor(@Optional() private readonly adapterHost?: HttpAdapterHost) {}
@@ -40,13 +39,23 @@ export class BatchServingExceptionFilter implements ExceptionFilter<BatchServing
   catch(error: BatchServingError, host: ArgumentsHost): void | Observable<never> {
     // Only HTTP has a status to map to: elsewhere (RPC) the error goes back as it was thrown.
     if (host.getType() !== 'http') return throwError(() => error);
-    const statusCode = error instanceof ServingNameTakenError ? HttpStatus.CONFLICT : (HTTP_STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR);
-    if (statusCode === HttpStatus.INTERNAL_SERVER_ERROR) this.logger.error(error.message, error.stack);
-    const message = statusCode === HttpStatus.INTERNAL_SERVER_ERROR ? 'Internal server error' : error.message;
-    const body: BatchServingErrorBody = { statusCode, code: error.code, message };
+    const body = publicErrorBody(error);
     const response: unknown = host.switchToHttp().getResponse();
     const adapter = this.adapterHost?.httpAdapter;
-    if (adapter) adapter.reply(response, body, statusCode);
-    else (response as { status(code: number): { json(body: unknown): void } }).status(statusCode).json(body);
+    if (adapter) adapter.reply(response, body, body.statusCode);
+    else (response as { status(code: number): { json(body: unknown): void } }).status(body.statusCode).json(body);
   }
+}
+
+const logger = new Logger(LOGGER_CONTEXT);
+
+/**
+ * What a client is told of `error`: its status and code, and its message unless it is a 500,
+ * which is logged instead (a failed batch's message carries whatever the model threw).
+ */
+export function publicErrorBody(error: BatchServingError): BatchServingErrorBody {
+  const statusCode = error instanceof ServingNameTakenError ? HttpStatus.CONFLICT : (HTTP_STATUS_BY_CODE[error.code] ?? HttpStatus.INTERNAL_SERVER_ERROR);
+  if (statusCode !== HttpStatus.INTERNAL_SERVER_ERROR) return { statusCode, code: error.code, message: error.message };
+  logger.error(error.message, error.stack);
+  return { statusCode, code: error.code, message: 'Internal server error' };
 }

@@ -12,6 +12,6 @@ export { BatchServingExceptionFilter, HTTP_STATUS_BY_CODE, type BatchServingErro
 export { Serving, type ServingDecoratorOptions } from './serving.decorator';
 export { InjectServing, getServingToken } from './serving-token';
 export { ServingRef, type ServingRefOf } from './serving-ref';
-export { toSseEvents } from './serving-sse';
+export { SSE_END_EVENT, toSseEvents, type SseEnd, type SseEventsOptions } from './serving-sse';
 export { DEFAULT_SHUTDOWN, SERVING_METADATA } from './nest.constants';
 export type { ServingClass, ServingHandlerLike, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { BatchServingExceptionFilter, BatchServingModule } from 'nestjs-batch-serving';
+import { natsTransport } from 'nestjs-batch-serving/nats';
 import { AppConfigModule } from './app-config.module';
 import { APP_CONFIG, type AppConfig } from './config';
 import { EventsModule } from './events/events.module';
@@ -27,9 +28,11 @@ export class AppModule {
         // The @Serving() classes (events, embed) are found in their own modules.
         BatchServingModule.forRootAsync({
           inject: [APP_CONFIG],
-          useFactory: ({ shutdownTimeoutMs }: AppConfig) => ({
+          useFactory: ({ shutdownTimeoutMs, natsUrl }: AppConfig) => ({
             servings: [{ ...SQUARES, serving: squares }],
             shutdown: { mode: 'drain', timeout: shutdownTimeoutMs },
+            // With NATS_URL, this process joins the others on that server: scale-out.
+            transport: natsUrl ? natsTransport({ servers: natsUrl }) : undefined,
           }),
         }),
         MetricsModule,

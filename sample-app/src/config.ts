@@ -10,6 +10,11 @@ export interface AppConfig {
   eventsBatching: boolean;
   /** Longest time a shutdown drains in-flight work (`SHUTDOWN_TIMEOUT_MS`). Default 10000. */
   shutdownTimeoutMs: number;
+  /**
+   * A NATS server (`NATS_URL`, e.g. `nats://127.0.0.1:4222`): every process started with the same
+   * one shares its servings with the others. Default none: everything in this process.
+   */
+  natsUrl?: string;
 }
 
 /** Injection token of the AppConfig. */
@@ -24,6 +29,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): AppConfig {
     dataDir: env.DATA_DIR ? resolve(env.DATA_DIR) : DEFAULT_DATA_DIR,
     eventsBatching: switchValue('EVENTS_BATCHING', env.EVENTS_BATCHING, true),
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', env.SHUTDOWN_TIMEOUT_MS, 10_000),
+    natsUrl: env.NATS_URL || undefined,
   };
 }
 

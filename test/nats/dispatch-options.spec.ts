@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { InvalidInputError, ServingShutdownError } from 'nestjs-batch-serving';
-import { jsonCodec } from 'nestjs-batch-serving/nats';
+import { msgpackCodec } from 'nestjs-batch-serving/nats';
 import { startCallerApp, type CallerApp } from './support/caller-app';
 import { ExecutionRecord, MemberProcess, eventually } from './support/members';
 import { NatsServer } from './support/nats-server';
@@ -73,16 +73,16 @@ describe('a member given a request whose entries are not all good', () => {
   it('refuses each bad entry alone, with INVALID_INPUT, and serves its neighbours in the same message', async () => {
     const self = 'optionsprobe';
     const answers: unknown[] = [];
-    const subscription = raw.subscribe(`batch-serving.in.${self}.r`, { callback: (_, msg) => void answers.push(...(jsonCodec.decode(msg.data) as { r: unknown[] }).r) });
+    const subscription = raw.subscribe(`batch-serving.in.${self}.r`, { callback: (_, msg) => void answers.push(...(msgpackCodec.decode(msg.data) as { r: unknown[] }).r) });
     const entries = [
       { i: 1, in: [2] },
-      { i: 2, in: [3], t: null }, // what JSON makes of a NaN timeout
+      { i: 2, in: [3], t: Number.NaN }, // a NaN timeout, as the default codec carries it
       { i: 3, in: 'not inputs' },
       { i: 4, in: [4], p: 1.5 },
       { i: 5, in: [5], t: 60_000, p: 3 },
       { i: 'no id', in: [6] },
     ];
-    raw.publish(`batch-serving.serve.squares.${member.id}`, jsonCodec.encode({ v: 1, k: 'req', from: self, seq: 1, e: entries }));
+    raw.publish(`batch-serving.serve.squares.${member.id}`, msgpackCodec.encode({ v: 1, k: 'req', from: self, seq: 1, e: entries }));
     await eventually(() => answers.length >= 5, 10_000, 'an answer for each entry with an id');
     subscription.unsubscribe();
     const byId = new Map(answers.map((item) => [(item as unknown[])[0], item as unknown[]]));

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Module, Param, Post, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
+import { Body, Controller, Get, Logger, Module, Param, Post, Sse, type INestApplication, type MessageEvent } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -59,6 +59,16 @@ class EmbedController {
   @Sse('embed/stream')
   stream(): Observable<MessageEvent> {
     return this.embed.stream(['ab', 'c']).pipe(toSseEvents());
+  }
+
+  @Sse('embed/stream-named')
+  streamNamed(): Observable<MessageEvent> {
+    return this.embed.stream(['ab', 'c']).pipe(toSseEvents({ named: true }));
+  }
+
+  @Sse('embed/stream-failing')
+  streamFailing(): Observable<MessageEvent> {
+    return this.embed.stream(['crash']).pipe(toSseEvents());
   }
 
   @Sse('embed/stream-as-is')
@@ -134,28 +144,38 @@ describe('Through a real HTTP application', () => {
     await closing;
   });
 
-  it('streams hook and batch events to an @Sse() route', async () => {
-    const response = await http.get('/embed/stream').expect(200);
-    const events = response.text
-      .split('\n')
-      .filter((line) => line.startsWith('data: '))
-      .map((line) => JSON.parse(line.slice('data: '.length)));
-    expect(events).toEqual([
-      { type: 'hook', hook: 'progress', payload: ['started', 'started'] },
-      { type: 'batch', offset: 0, outputs: [[2], [1]] },
-    ]);
-  });
-
-  it('streams to an @Sse() route that returns stream() as it is, as named hook and batch events', async () => {
-    const response = await http.get('/embed/stream-as-is').expect(200);
-    const messages = response.text
+  /** The SSE messages of a response: each one's event name (undefined: an unnamed message) and JSON data. */
+  async function sseMessages(path: string): Promise<Array<{ event: string | undefined; data: unknown }>> {
+    const response = await http.get(path).expect(200);
+    return response.text
       .split('\n\n')
       .filter((block) => block.includes('data: '))
       .map((block) => {
         const field = (name: string) => block.split('\n').find((line) => line.startsWith(`${name}: `))?.slice(name.length + 2);
         return { event: field('event'), data: JSON.parse(field('data')!) };
       });
-    expect(messages).toEqual([
+  }
+
+  it('streams hook and batch events to an @Sse() route through toSseEvents(), then a named end event', async () => {
+    expect(await sseMessages('/embed/stream')).toEqual([
+      { event: undefined, data: { type: 'hook', hook: 'progress', payload: ['started', 'started'] } },
+      { event: undefined, data: { type: 'batch', offset: 0, outputs: [[2], [1]] } },
+      { event: 'end', data: { ok: true } },
+    ]);
+  });
+
+  it('toSseEvents({ named: true }) names each event after its type, and ends with end', async () => {
+    expect((await sseMessages('/embed/stream-named')).map(({ event }) => event)).toEqual(['hook', 'batch', 'end']);
+  });
+
+  it('a failed stream ends with an end event that carries the public error, not the model message', async () => {
+    jest.spyOn(Logger.prototype, 'error').mockImplementationOnce(() => undefined);
+    const messages = await sseMessages('/embed/stream-failing');
+    expect(messages[messages.length - 1]).toEqual({ event: 'end', data: { ok: false, statusCode: 500, code: 'BATCH_FAILED', message: 'Internal server error' } });
+  });
+
+  it('streams to an @Sse() route that returns stream() as it is, as named hook and batch events', async () => {
+    expect(await sseMessages('/embed/stream-as-is')).toEqual([
       { event: 'hook', data: { type: 'hook', hook: 'progress', payload: ['started', 'started'] } },
       { event: 'batch', data: { type: 'batch', offset: 0, outputs: [[2], [1]] } },
     ]);
@@ -193,8 +213,9 @@ describe('BatchServingExceptionFilter', () => {
     const response = { status: (s: number) => ({ json: (body: unknown) => sent.push({ status: s, body }) }) };
     const host = { getType: () => 'http', switchToHttp: () => ({ getResponse: () => response }) };
     const filter = new BatchServingExceptionFilter();
-    jest.spyOn(filter['logger'], 'error').mockImplementation(() => undefined);
+    const logged = jest.spyOn(Logger.prototype, 'error').mockImplementation(() => undefined);
     filter.catch(errorFromCode(code, 'what happened')!, host as never);
+    logged.mockRestore();
     expect(sent).toEqual([{ status, body: { statusCode: status, code, message: status === 500 ? 'Internal server error' : 'what happened' } }]);
     expect(HTTP_STATUS_BY_CODE[code] ?? 500).toBe(status);
   });

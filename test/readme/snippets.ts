@@ -120,3 +120,17 @@ function withoutExport(statement: ts.Statement, source: ts.SourceFile): string {
   }
   return text;
 }
+
+/**
+ * What each `console.log(...)` line of `code` says it prints, in source order: the JSON after
+ * `// prints `, or undefined for a line that says nothing.
+ */
+export function expectedPrints(code: string): Array<string | undefined> {
+  return code
+    .split('\n')
+    .filter((line) => /^\s*console\.log\(/.test(line))
+    .map((line) => /\/\/ prints (.+)$/.exec(line)?.[1]);
+}
+
+/** A printed value and a `// prints` text are the same when they match as JSON, spaces aside. */
+export const samePrint = (printed: unknown, expected: string): boolean => JSON.stringify(printed) === JSON.stringify(JSON.parse(expected));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppModule } from '../../sample-app/src/app.module';
 import type { AppConfig } from '../../sample-app/src/config';
+import { sample } from '../../sample-app/src/demo/events-counters';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
 
 /** The sample app, listening on a free port of 127.0.0.1, on a data directory of its own. */
@@ -107,4 +108,11 @@ export async function until(predicate: () => Promise<boolean>, what: string, tim
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
+}
+
+/** Values a serving has received, from the app's /metrics text: executed, executing or waiting. */
+export function received(metrics: string, serving: string): number {
+  return ['batch_serving_values_total', 'batch_serving_executing_values', 'batch_serving_queued_values']
+    .map((name) => sample(metrics, `${name}{serving="${serving}"}`))
+    .reduce((a, b) => a + b, 0);
 }

@@ -5,16 +5,9 @@ import { join, resolve } from 'node:path';
 import { startAppProcess, type AppProcess } from '../../sample-app/src/demo/app-process';
 import { sample } from '../../sample-app/src/demo/events-counters';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
-import { documents, send, until, watchJob } from './helpers';
+import { documents, received, send, until, watchJob } from './helpers';
 
 const ROOT = resolve(__dirname, '..', '..');
-
-/** Values a serving has received: executed, executing or waiting. */
-function received(metrics: string, serving: string): number {
-  return ['batch_serving_values_total', 'batch_serving_executing_values', 'batch_serving_queued_values']
-    .map((name) => sample(metrics, `${name}{serving="${serving}"}`))
-    .reduce((a, b) => a + b, 0);
-}
 
 /*
  * The real thing: the app in a process of its own, stopped by a signal. It runs from the sources
@@ -37,8 +30,9 @@ describe('sample app process: SIGTERM during load', () => {
 
   it('answers every request in flight, finishes the running job, stores every event, then exits', async () => {
     const { url } = app!;
-    // A long job: 160 documents, ten model calls of 40 ms and more, one after the other.
-    const job = await send(url, 'POST', '/index-jobs', { userId: 'carol', documents: documents('carol', 160) });
+    // A long job: 480 documents, thirty model calls of 40 ms and more, one after the other: long enough
+    // that it is still queued at SIGTERM on a loaded machine, however long the load below takes to arrive.
+    const job = await send(url, 'POST', '/index-jobs', { userId: 'carol', documents: documents('carol', 480) });
     expect(job.status).toBe(202);
     let running!: () => void;
     const started = new Promise<void>((resolve) => (running = resolve));
@@ -55,7 +49,7 @@ describe('sample app process: SIGTERM during load', () => {
       return received(metrics, 'squares') === 45 && received(metrics, 'events') === 30;
     }, 'every request to reach its serving');
     app!.child.kill('SIGTERM');
-    // The job had at least 360 ms of model calls left: its documents were still queued.
+    // The job still had model calls to make: its documents were still queued.
     expect(sample(metrics, 'batch_serving_queued_values{serving="embed"}')).toBeGreaterThan(0);
 
     const squareReplies = await Promise.all(squares);
@@ -63,7 +57,7 @@ describe('sample app process: SIGTERM during load', () => {
     const eventReplies = await Promise.all(events);
     expect(eventReplies.map((r) => r.status)).toEqual(Array(30).fill(201));
     const jobEvents = await watching;
-    expect(jobEvents[jobEvents.length - 1]).toMatchObject({ type: 'done', documents: 160 });
+    expect(jobEvents[jobEvents.length - 1]).toMatchObject({ type: 'done', documents: 480 });
 
     const exit = await app!.exited;
     // Nest re-raises the signal once app.close() is over.

@@ -22,12 +22,16 @@ export interface AppProcess {
 const LISTENING = /listening on http:\/\/localhost:(\d+)/;
 
 /**
- * Starts `node ...nodeArgs` with `env` over this process's environment, and resolves once the app
- * says it listens (start it with PORT=0 to get a free port). Rejects, with what it printed, if it
- * exits or stays silent for `startTimeoutMs` first.
+ * Starts `node ...nodeArgs` (or `command ...nodeArgs`, `npm start` say) with `env` over this
+ * process's environment, and resolves once the app says it listens (start it with PORT=0 to get
+ * a free port). Rejects, with what it printed, if it exits or stays silent for `startTimeoutMs` first.
  */
-export function startAppProcess(nodeArgs: string[], env: NodeJS.ProcessEnv, options: { cwd: string; startTimeoutMs?: number }): Promise<AppProcess> {
-  const child = spawn(process.execPath, nodeArgs, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startAppProcess(
+  nodeArgs: string[],
+  env: NodeJS.ProcessEnv,
+  options: { cwd: string; startTimeoutMs?: number; command?: string },
+): Promise<AppProcess> {
+  const child = spawn(options.command ?? process.execPath, nodeArgs, { cwd: options.cwd, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let printed = '';
   const exited = new Promise<Exit>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   const output = () => printed;

@@ -1,6 +1,7 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
 import { BatchServingClient } from 'nestjs-batch-serving';
-import { APP_CONFIG, switchValue, type AppConfig } from '../config';
+import { APP_CONFIG, type AppConfig } from '../config';
+import { switchQuery } from '../switch-query';
 import type { NewEvent } from './event';
 import { EventWriterServing } from './events.serving';
 import { EventsStore } from './events.store';
@@ -34,10 +35,6 @@ export class EventsController {
   }
 
   private batching(query: string | undefined): boolean {
-    try {
-      return switchValue('batching', query, this.config.eventsBatching);
-    } catch (error) {
-      throw new BadRequestException((error as Error).message);
-    }
+    return switchQuery('batching', query, this.config.eventsBatching);
   }
 }

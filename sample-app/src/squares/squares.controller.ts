@@ -1,5 +1,6 @@
-import { BadRequestException, Body, Controller, Get, Param, Post } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
 import { InjectServing, type ServingRef } from 'nestjs-batch-serving';
+import { switchQuery } from '../switch-query';
 import { SQUARES } from './squares.serving';
 
 /**
@@ -11,11 +12,14 @@ export class SquaresController {
   // `unknown` in: what the network sends is checked by the serving's validate(), not trusted here.
   constructor(@InjectServing(SQUARES.name) private readonly squares: ServingRef<unknown, number>) {}
 
-  /** GET /squares/3 → { n: 3, square: 9 }. */
+  /**
+   * GET /squares/3 → { n: 3, square: 9 }. With `?distributed=on` (and NATS_URL), any process of
+   * the fleet may compute it, this one included; otherwise this one does.
+   */
   @Get(':n')
-  async one(@Param('n') n: string): Promise<{ n: unknown; square: number }> {
+  async one(@Param('n') n: string, @Query('distributed') distributed?: string): Promise<{ n: unknown; square: number }> {
     const value = numberOrRaw(n);
-    return { n: value, square: await this.squares.dispatch(value) };
+    return { n: value, square: await this.squares.dispatch(value, { distributed: switchQuery('distributed', distributed, false) }) };
   }
 
   /** POST /squares [1, 2, 3] → { squares: [1, 4, 9] }: one caller, many values. */
