@@ -455,6 +455,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   private start(batch: Batch<I, O>): void {
+    this.gate?.started(batch);
     batch.partition = this.freePartitions.pop()!;
     this.executing += batch.size;
     this.running.add(batch);
@@ -581,6 +582,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** The batch is over: frees its partition, records it, and starts what is due. */
   private release(batch: Batch<I, O>, failed: boolean | undefined, error?: unknown): void {
     if (!this.running.delete(batch)) return;
+    this.gate?.finished(batch);
     this.executing -= batch.size;
     this.freePartitions.push(batch.partition);
     if (failed !== undefined) this.record(batch, failed, error);
