@@ -494,6 +494,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** The one place a failed batch is handled: isolated by bisection, or every caller fails. */
   private failed(batch: Batch<I, O>, error: unknown): void {
+    // Forced shutdown already failed its callers and let it go: nothing runs again.
+    if (!this.running.has(batch)) return;
     const action = this.policy.decide(error, batch);
     if (action.kind === 'split') return this.split(batch, error);
     if (action.kind === 'retry') return this.retryLater(batch, error, action);
@@ -508,6 +510,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
     }
     this.failAll(batch, new BatchExecutionError(messages.batchFailed(this.name, batch.size, error), { cause: error }));
     this.release(batch, true, error);
+  }
+
+  /** @internal Gives a batch made of another's slices (isolation's parts) its cost. */
+  price(batch: Batch<I, O>): void {
+    this.budget?.price(batch);
   }
 
   /** 'split': the halves run again at once, as the same attempt; a single value fails with BatchTooLargeError. */
