@@ -83,6 +83,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   private prioritized = false;
   /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
   private readonly budget: CostBudget | undefined;
+  /** No batch keys and no cost budget: a dispatch goes straight to the default queue. */
+  private readonly plain: boolean;
   /** The rate limit and the pauses of retryAfterMs: with `rateLimit` or `retry` only. */
   private readonly gate: StartGate | undefined;
   private readonly policy: RetryPolicy;
@@ -103,6 +105,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
     if (spec.cost || maxBatchCost !== undefined || rateLimit) this.budget = new CostBudget(this.name, spec.cost as (value: unknown) => number, spec.options);
+    this.plain = !this.keyOf && !this.budget;
     if (rateLimit || retry) this.gate = new StartGate(rateLimit, () => this.pump());
     this.policy = new RetryPolicy(retry);
     this.retries = new RetryQueue(this, this.budget, () => this.pump());
@@ -120,21 +123,39 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.queued + n > this.options.maxQueueSize) {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
     }
-    if (this.budget) {
-      const refused = this.budget.assess(d);
-      if (refused) return this.fail(d, refused);
-    }
     if (signal && !this.watchSignal(d, signal)) return;
     d.enqueuedAt = turnStamp();
     if (priority !== 0) this.prioritized = true;
-    if (this.keyOf) {
-      const runs = this.splitByKey(d);
-      if (!runs) return;
-      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next, priority);
-    } else {
-      this.enqueue(this.defaultQueue, d, n, priority);
-    }
+    if (this.plain) this.enqueue(this.defaultQueue, d, n, priority);
+    else if (!this.enqueueSpread(d, priority)) return;
     if (timeout !== undefined) this.deadlines.add(d, timeout);
+  }
+
+  /**
+   * The paths of `submit` off the common one: batch keys cut the values into runs, and a cost
+   * budget prices them first and makes a key due once its values fill the budget. Kept apart so
+   * that a serving with neither pays nothing for them. False when `d` failed instead.
+   */
+  private enqueueSpread(d: Dispatch<I, O>, priority: number): boolean {
+    const budget = this.budget;
+    const refused = budget?.assess(d);
+    if (refused) {
+      this.fail(d, refused);
+      return false;
+    }
+    const runs = this.keyOf ? this.splitByKey(d) : [[DEFAULT_BATCH_KEY, d] as [string, Run]];
+    if (!runs) return false;
+    for (const [name, run] of runs) {
+      const key = this.keyQueue(name);
+      const count = run.end - run.next;
+      if (budget) key.queuedCost += budget.of(run.dispatch, run.next, count);
+      this.enqueue(key, run, count, priority);
+      if (!key.due && this.fullByCost(key)) {
+        this.markDue(key);
+        this.scheduleTurn();
+      }
+    }
+    return true;
   }
 
   /**
@@ -256,7 +277,6 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.adaptive) this.arrived(key);
     key.add(run, count, priority);
     this.queued += count;
-    if (this.budget) key.queuedCost += this.budget.of(run.dispatch, run.next, count);
     if (key.window === 'none') this.openWindow(key);
     if (!key.due && this.isDue(key)) {
       this.markDue(key);
@@ -267,11 +287,17 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /**
    * The one decision "this key's batch may start": its window expired (timer, end of turn,
-   * adaptive estimate, shutdown), or a full batch waits, full by count or by cost. Called with
-   * values queued.
+   * adaptive estimate, shutdown), or a full batch waits. Called with values queued. (With a cost
+   * budget, a batch full by cost is due too: see `fullByCost`, asked apart so that a serving
+   * without a budget pays nothing for it on every value.)
    */
   private isDue(key: KeyQueue): boolean {
-    return key.window !== 'open' || key.queued >= this.options.batchSize || (this.budget !== undefined && key.queuedCost >= this.budget.cap);
+    return key.window !== 'open' || key.queued >= this.options.batchSize;
+  }
+
+  /** With a cost budget: the values waiting under `key` fill a batch by their cost. */
+  private fullByCost(key: KeyQueue): boolean {
+    return this.budget !== undefined && key.queuedCost >= this.budget.cap;
   }
 
   /** none -> open: a value arrived at an empty key queue. */
@@ -411,7 +437,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
         const batch = this.take(key, fit);
         // Checking what is live too means a miscount can never turn this loop into a livelock.
         if (key.queued === 0 || !batch) this.retire(key);
-        else if (this.isDue(key)) this.markDue(key);
+        else if (this.isDue(key) || this.fullByCost(key)) this.markDue(key);
         if (batch) this.start(batch);
       }
     } finally {
