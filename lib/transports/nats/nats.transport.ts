@@ -5,6 +5,7 @@ import type { RunningServing } from '../../core/running-serving';
 import type { ServingTransport } from '../transport';
 import { Caller } from './caller';
 import type { Codec } from './codec';
+import { FleetRateLimits } from './fleet-rate-limit';
 import { Membership } from './membership';
 import { Member } from './member';
 import * as messages from './nats.messages';
@@ -28,6 +29,8 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   readonly self: string = nuid.next();
   readonly codec: Codec;
   readonly membership: Membership;
+  /** `rateLimit` of hosted servings as the fleet's: this member's share, from the membership. */
+  private readonly fleetLimits: FleetRateLimits;
   private readonly subjects: Subjects;
   private readonly member: Member;
   private readonly presence: Presence;
@@ -50,6 +53,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
         this.member.callerGone(id);
       },
     });
+    this.fleetLimits = new FleetRateLimits(this.membership, options.heartbeatInterval);
     this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler));
     this.presence = new Presence(this, this.subjects, this.membership, () => this.member.announce());
   }
@@ -78,6 +82,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     this.member.host(serving);
     const { weight, partitions, batchSize } = serving.options;
     this.membership.hostHere(serving.name, weight * partitions, batchSize);
+    this.fleetLimits.host(serving, performance.now());
     this.presence.beat();
     await nc.flush();
   }
@@ -86,6 +91,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
   async unhost(name: string): Promise<void> {
     if (!this.member.isHosted(name)) return;
     this.membership.unhostHere(name);
+    this.fleetLimits.unhost(name);
     this.presence.beat();
     await this.settled(this.member.unhost(name));
   }
@@ -172,6 +178,7 @@ export class NatsTransport implements ServingTransport, Link, RouteHost {
     const now = performance.now();
     if (this.nc && !this.nc.isClosed()) this.presence.beat();
     this.membership.sweep(now, this.options.memberTimeout);
+    this.fleetLimits.update(now);
     this.callerSide?.tick(now);
     this.refusals.tick();
   }
