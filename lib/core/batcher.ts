@@ -15,7 +15,7 @@ import { KeyQueue, isWaiting } from './key-queue';
 import * as messages from './messages';
 import type { ServingOptions } from './options';
 import { StatsRecorder, type ServingStats } from './stats';
-import { MAX_TIMER_MS, invalidateClock, preciseClock, turnStamp } from './clock';
+import { MAX_TIMER_MS, invalidateClock, preciseClock, turnStamp, type TurnStamp } from './clock';
 import type { BatchFunction, BatchTelemetryEvent } from './types';
 import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
@@ -79,6 +79,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   readonly running = new Set<Batch<I, O>>();
   private readonly deadlines = new DeadlineQueue<Dispatch<I, O>>((d, ms) => this.fail(d, new DispatchTimeoutError(messages.dispatchTimeout(this.name, ms))));
   readonly recorder = new StatsRecorder();
+  /** With the adaptive window, the turn in which a batch last finished: arrivals in it answer results. */
+  private answerTurn: TurnStamp | undefined;
   /** Some value was queued with a priority other than 0: due keys are picked by priority. */
   private prioritized = false;
   /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
@@ -325,6 +327,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     key.timer = undefined;
     invalidateClock();
     if (key.queued === 0) return this.retire(key);
+    if (key.arrivals && key.arrivals.lastTurn === key.openedAt) key.arrivals.waitedInVain();
     this.expire(key, 'timeout');
     this.pump();
   }
@@ -332,7 +335,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** `window: 'adaptive'`: counts the arrival, and looks again at the window when the turn ends. */
   private arrived(key: KeyQueue): void {
     const arrivals = (key.arrivals ??= new ArrivalRate(this.options.batchTimeout));
-    arrivals.arrived(turnStamp().ms, this.queued === 0 && this.executing === 0);
+    const now = turnStamp();
+    arrivals.arrived(now.ms, now === this.answerTurn);
     this.atEndOfTurn(key);
   }
 
@@ -618,6 +622,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.gate?.finished(batch);
     this.executing -= batch.size;
     this.freePartitions.push(batch.partition);
+    if (this.adaptive) this.answerTurn = turnStamp();
     if (failed !== undefined) this.record(batch, failed, error);
     if (this.closing) this.checkIdle();
     this.pump();
