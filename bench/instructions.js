@@ -9,12 +9,18 @@
  * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
  * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
  *
- *   node bench/instructions.js [--values N] [--only ours,dataloader,bare]
+ *   node bench/instructions.js [--values N] [--only ours,client,ref,dataloader,bare]
  *   (about half a minute per contender; needs valgrind)
+ *
+ * `ours` is the core (RunningServing.dispatch); `client` is BatchServingClient.dispatch and `ref`
+ * a ServingRef's dispatch, each in a Nest application context. BENCH_DIST=path/to/dist counts
+ * another build (say, one of the commit before a change) instead of ../dist.
  */
 const { execFileSync, spawn } = require('node:child_process');
 
 const CONCURRENCY = 1000;
+const DIST = process.env.BENCH_DIST ? require('node:path').resolve(process.env.BENCH_DIST) : '../dist';
+const SERVING = { name: 'identity', batchSize: 1000, batchTimeout: 0, maxQueueSize: 2_000_000 };
 const WARMUP = 100_000;
 
 // ---- child: one contender, warm-up then N values ----------------------------------------------
@@ -22,6 +28,27 @@ const WARMUP = 100_000;
 // One caller loop per contender, written out as in overhead.js, so that each call site sees one target.
 async function oursCaller(serving, per, base) {
   for (let i = 0; i < per; i++) await serving.dispatch(base + i);
+}
+
+async function clientCaller(client, per, base) {
+  for (let i = 0; i < per; i++) await client.dispatch('identity', base + i);
+}
+
+async function refCaller(ref, per, base) {
+  for (let i = 0; i < per; i++) await ref.dispatch(base + i);
+}
+
+/** A Nest application context with one functional serving, as a user would write it. */
+async function nestApp() {
+  require('reflect-metadata');
+  const { Module } = require('@nestjs/common');
+  const { NestFactory } = require('@nestjs/core');
+  const { BatchServingModule, BatchServingClient } = require(DIST);
+  class BenchModule {}
+  const { name, ...options } = SERVING;
+  Module({ imports: [BatchServingModule.forRoot({ servings: [{ name, serving: (values) => values, ...options }] })] })(BenchModule);
+  const app = await NestFactory.createApplicationContext(BenchModule, { logger: false });
+  return { app, client: app.get(BatchServingClient) };
 }
 
 async function dataLoaderCaller(loader, per, base) {
@@ -40,10 +67,29 @@ const contenders = {
   ours: {
     caller: oursCaller,
     setup() {
-      const { BatchServing } = require('../dist');
-      return BatchServing.start(BatchServing.new((values) => values), { name: 'identity', batchSize: 1000, batchTimeout: 0, maxQueueSize: 2_000_000 });
+      const { BatchServing } = require(DIST);
+      return BatchServing.start(BatchServing.new((values) => values), SERVING);
     },
     teardown: (serving) => serving.close('drain', 1000),
+  },
+  client: {
+    caller: clientCaller,
+    setup: nestApp,
+    target: (context) => context.client,
+    teardown: (context) => context.app.close(),
+  },
+  // The core's own dispatch, in the same Nest process: what the client adds, apart from the process.
+  nestcore: {
+    caller: oursCaller,
+    setup: nestApp,
+    target: (context) => context.app.get(require(DIST).BatchServingRegistry).get('identity'),
+    teardown: (context) => context.app.close(),
+  },
+  ref: {
+    caller: refCaller,
+    setup: nestApp,
+    target: (context) => context.client.ref('identity'),
+    teardown: (context) => context.app.close(),
   },
   dataloader: {
     caller: dataLoaderCaller,
@@ -59,12 +105,13 @@ const contenders = {
 async function child(name, n) {
   const contender = contenders[name];
   const run = async (total) => {
-    const target = contender.setup();
+    const context = await contender.setup();
+    const target = contender.target ? contender.target(context) : context;
     const per = Math.ceil(total / CONCURRENCY);
     const callers = [];
     for (let c = 0; c < CONCURRENCY; c++) callers.push(contender.caller(target, per, c * per));
     await Promise.all(callers);
-    await contender.teardown(target);
+    await contender.teardown(context);
   };
   await run(WARMUP);
   if (n > 0) await run(n);

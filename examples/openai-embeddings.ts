@@ -62,6 +62,7 @@ export function openAiEmbeddings(account: EmbeddingsAccount): { serving: BatchSe
   const options: Partial<ServingOptions> = {
     batchSize: 2048, // most inputs per request
     batchTimeout: 20,
+    partitions: 4, // requests in flight at once
     maxBatchCost: account.maxTokensPerRequest,
     rateLimit: { per: account.minuteMs ?? 60_000, cost: account.tokensPerMinute, batches: account.requestsPerMinute },
     retry: { attempts: 5, classify: classifyProviderError },

@@ -15,7 +15,7 @@ import { KeyQueue, isWaiting } from './key-queue';
 import * as messages from './messages';
 import type { ServingOptions } from './options';
 import { StatsRecorder, type ServingStats } from './stats';
-import { MAX_TIMER_MS, invalidateClock, preciseClock, turnStamp } from './clock';
+import { MAX_TIMER_MS, invalidateClock, preciseClock, turnStamp, type TurnStamp } from './clock';
 import type { BatchFunction, BatchTelemetryEvent } from './types';
 import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
@@ -84,10 +84,14 @@ export class Batcher<I, O> implements Isolating<I, O> {
   readonly running = new Set<Batch<I, O>>();
   private readonly deadlines = new DeadlineQueue<Dispatch<I, O>>((d, ms) => this.fail(d, new DispatchTimeoutError(messages.dispatchTimeout(this.name, ms))));
   readonly recorder = new StatsRecorder();
+  /** With the adaptive window, the turn in which a batch last finished: arrivals in it answer results. */
+  private answerTurn: TurnStamp | undefined;
   /** Some value was queued with a priority other than 0: due keys are picked by priority. */
   private prioritized = false;
   /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
   private readonly budget: CostBudget | undefined;
+  /** No batch keys and no cost budget: a dispatch goes straight to the default queue. */
+  private readonly plain: boolean;
   /** The rate limit and the pauses of retryAfterMs: with `rateLimit` or `retry` only. */
   private readonly gate: StartGate | undefined;
   private readonly policy: RetryPolicy;
@@ -108,6 +112,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
     if (spec.cost || maxBatchCost !== undefined || rateLimit) this.budget = new CostBudget(this.name, spec.cost as (value: unknown) => number, spec.options);
+    this.plain = !this.keyOf && !this.budget;
     if (rateLimit || retry) this.gate = new StartGate(rateLimit, () => this.pump());
     this.policy = new RetryPolicy(retry);
     this.retries = new RetryQueue(this, this.budget, () => this.pump());
@@ -125,21 +130,39 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.queued + n > this.options.maxQueueSize) {
       return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
     }
-    if (this.budget) {
-      const refused = this.budget.assess(d);
-      if (refused) return this.fail(d, refused);
-    }
     if (signal && !this.watchSignal(d, signal)) return;
     d.enqueuedAt = turnStamp();
     if (priority !== 0) this.prioritized = true;
-    if (this.keyOf) {
-      const runs = this.splitByKey(d);
-      if (!runs) return;
-      for (const [key, run] of runs) this.enqueue(this.keyQueue(key), run, run.end - run.next, priority);
-    } else {
-      this.enqueue(this.defaultQueue, d, n, priority);
-    }
+    if (this.plain) this.enqueue(this.defaultQueue, d, n, priority);
+    else if (!this.enqueueSpread(d, priority)) return;
     if (timeout !== undefined) this.deadlines.add(d, timeout);
+  }
+
+  /**
+   * The paths of `submit` off the common one: batch keys cut the values into runs, and a cost
+   * budget prices them first and makes a key due once its values fill the budget. Kept apart so
+   * that a serving with neither pays nothing for them. False when `d` failed instead.
+   */
+  private enqueueSpread(d: Dispatch<I, O>, priority: number): boolean {
+    const budget = this.budget;
+    const refused = budget?.assess(d);
+    if (refused) {
+      this.fail(d, refused);
+      return false;
+    }
+    const runs = this.keyOf ? this.splitByKey(d) : [[DEFAULT_BATCH_KEY, d] as [string, Run]];
+    if (!runs) return false;
+    for (const [name, run] of runs) {
+      const key = this.keyQueue(name);
+      const count = run.end - run.next;
+      if (budget) key.queuedCost += budget.of(run.dispatch, run.next, count);
+      this.enqueue(key, run, count, priority);
+      if (!key.due && this.fullByCost(key)) {
+        this.markDue(key);
+        this.scheduleTurn();
+      }
+    }
+    return true;
   }
 
   /**
@@ -261,7 +284,6 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.adaptive) this.arrived(key);
     key.add(run, count, priority);
     this.queued += count;
-    if (this.budget) key.queuedCost += this.budget.of(run.dispatch, run.next, count);
     if (key.window === 'none') this.openWindow(key);
     if (!key.due && this.isDue(key)) {
       this.markDue(key);
@@ -272,11 +294,17 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /**
    * The one decision "this key's batch may start": its window expired (timer, end of turn,
-   * adaptive estimate, shutdown), or a full batch waits, full by count or by cost. Called with
-   * values queued.
+   * adaptive estimate, shutdown), or a full batch waits. Called with values queued. (With a cost
+   * budget, a batch full by cost is due too: see `fullByCost`, asked apart so that a serving
+   * without a budget pays nothing for it on every value.)
    */
   private isDue(key: KeyQueue): boolean {
-    return key.window !== 'open' || key.queued >= this.options.batchSize || (this.budget !== undefined && key.queuedCost >= this.budget.cap);
+    return key.window !== 'open' || key.queued >= this.options.batchSize;
+  }
+
+  /** With a cost budget: the values waiting under `key` fill a batch by their cost. */
+  private fullByCost(key: KeyQueue): boolean {
+    return this.budget !== undefined && key.queuedCost >= this.budget.cap;
   }
 
   /** none -> open: a value arrived at an empty key queue. */
@@ -304,6 +332,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     key.timer = undefined;
     invalidateClock();
     if (key.queued === 0) return this.retire(key);
+    if (key.arrivals && key.arrivals.lastTurn === key.openedAt) key.arrivals.waitedInVain();
     this.expire(key, 'timeout');
     this.pump();
   }
@@ -311,7 +340,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** `window: 'adaptive'`: counts the arrival, and looks again at the window when the turn ends. */
   private arrived(key: KeyQueue): void {
     const arrivals = (key.arrivals ??= new ArrivalRate(this.options.batchTimeout));
-    arrivals.arrived(turnStamp().ms, this.queued === 0 && this.executing === 0);
+    const now = turnStamp();
+    arrivals.arrived(now.ms, now === this.answerTurn);
     this.atEndOfTurn(key);
   }
 
@@ -418,7 +448,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
         const batch = this.take(key, fit);
         // Checking what is live too means a miscount can never turn this loop into a livelock.
         if (key.queued === 0 || !batch) this.retire(key);
-        else if (this.isDue(key)) this.markDue(key);
+        else if (this.isDue(key) || this.fullByCost(key)) this.markDue(key);
         if (batch) this.start(batch);
       }
     } finally {
@@ -462,6 +492,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   private start(batch: Batch<I, O>): void {
+    this.gate?.started(batch);
     batch.partition = this.freePartitions.pop()!;
     this.executing += batch.size;
     this.running.add(batch);
@@ -500,6 +531,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** The one place a failed batch is handled: isolated by bisection, or every caller fails. */
   private failed(batch: Batch<I, O>, error: unknown): void {
+    // Forced shutdown already failed its callers and let it go: nothing runs again.
+    if (!this.running.has(batch)) return;
     const action = this.policy.decide(error, batch);
     if (action.kind === 'split') return this.split(batch, error);
     if (action.kind === 'retry') return this.retryLater(batch, error, action);
@@ -514,6 +547,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
     }
     this.failAll(batch, new BatchExecutionError(messages.batchFailed(this.name, batch.size, error), { cause: error }));
     this.release(batch, true, error);
+  }
+
+  /** @internal Gives a batch made of another's slices (isolation's parts) its cost. */
+  price(batch: Batch<I, O>): void {
+    this.budget?.price(batch);
   }
 
   /** 'split': the halves run again at once, as the same attempt; a single value fails with BatchTooLargeError. */
@@ -588,8 +626,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** The batch is over: frees its partition, records it, and starts what is due. */
   private release(batch: Batch<I, O>, failed: boolean | undefined, error?: unknown): void {
     if (!this.running.delete(batch)) return;
+    this.gate?.finished(batch);
     this.executing -= batch.size;
     this.freePartitions.push(batch.partition);
+    if (this.adaptive) this.answerTurn = turnStamp();
     if (failed !== undefined) this.record(batch, failed, error);
     if (this.closing) this.checkIdle();
     this.pump();

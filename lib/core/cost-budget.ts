@@ -1,4 +1,4 @@
-import type { BatchOwner } from './batch';
+import type { Batch, BatchOwner } from './batch';
 import type { QueuedDispatch } from './dispatch';
 import type { KeyQueue } from './key-queue';
 import { InvalidInputError } from './errors';
@@ -66,9 +66,12 @@ export class CostBudget {
     return sum;
   }
 
-  /** Cost of value `index` of `owner`. */
-  one(owner: Owner, index: number): number {
-    return costsOf(owner)?.[index] ?? 1;
+  /** Sets `batch.costSum` from its slices, with `.cost` (else its cost is its size). */
+  price(batch: Batch): void {
+    if (!this.counted) return;
+    let cost = 0;
+    for (let i = 0; i < batch.owners.length; i++) cost += this.of(batch.owners[i], batch.startOf(i), batch.countOf(i));
+    batch.costSum = cost;
   }
 
   /**

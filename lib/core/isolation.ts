@@ -16,6 +16,8 @@ export interface Isolating<I, O> extends BatchHost {
   record(batch: Batch<I, O>, failed: boolean, error?: unknown): void;
   deliver(batch: Batch<I, O>, out: unknown): boolean;
   failAll(batch: Batch<I, O>, error: BatchServingError): void;
+  /** Gives a batch made of another's slices its cost (with `.cost`). */
+  price(batch: Batch<I, O>): void;
 }
 
 function runOnce<I, O>(batcher: Isolating<I, O>, batch: Batch<I, O>): Promise<Outcome> {
@@ -49,6 +51,8 @@ export async function bisect<I, O>(batcher: Isolating<I, O>, failed: Batch<I, O>
     for (const i of half) if (!failed.owners[i].settled) part.add(failed.owners[i], failed.startOf(i), failed.countOf(i));
     part.trim();
     if (part.size === 0) continue;
+    part.attempt = failed.attempt;
+    batcher.price(part);
     const outcome = await runOnce(batcher, part);
     batcher.record(part, !outcome.ok, outcome.ok ? undefined : outcome.error);
     if (outcome.ok) batcher.deliver(part, outcome.out);

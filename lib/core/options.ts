@@ -70,9 +70,6 @@ export const DEFAULT_SERVING_OPTIONS: Readonly<ServingOptions> = Object.freeze({
   isolateFailures: false,
   weight: 1,
   window: 'fixed',
-  maxBatchCost: undefined,
-  rateLimit: undefined,
-  retry: undefined,
 });
 
 const isPositiveInteger = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;

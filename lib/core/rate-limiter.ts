@@ -1,21 +1,28 @@
 import type { RateLimit } from './options';
 
+/** One batch started under the limit; it counts in the window until `per` ms after it finished. */
+export interface RateEntry {
+  readonly cost: number;
+  /** When it finished (ms); Infinity while it runs. */
+  finishedAt: number;
+}
+
 /**
- * `rateLimit` as a sliding window: a batch may start at `now` when the batches started in
- * `(now - per, now]`, with it, number at most `batches` and cost at most `cost`. A provider counts
- * its per-minute limits this way, so a fixed window (reset on the minute) would let twice the
- * limit through around a reset.
+ * `rateLimit` as a sliding window: a batch may start when, with it, the batches in the window
+ * number at most `batches` and cost at most `cost`. A provider counts its per-minute limits this
+ * way, so a fixed window (reset on the minute) would let twice the limit through around a reset.
+ *
+ * A batch stays in the window from its start until `per` ms after it finished, not after it
+ * started: the provider counts the request at some moment in between (when it arrives), which a
+ * busy event loop or network can put well after the start. Counted to the finish, the window
+ * here always covers the provider's, at the price of the call's duration per window.
  *
  * `share` (0 to 1) is this member's part of a fleet-wide limit; alone it is 1. At 0 nothing starts.
  */
 export class RateLimiter {
-  /** Start times and costs of the batches still in the window, oldest first, in a ring. */
-  private times: number[] = [];
-  private costs: number[] = [];
+  /** The batches in the window, oldest start first. */
+  private entries: RateEntry[] = [];
   private head = 0;
-  private count = 0;
-  /** Cost of the batches in the window. */
-  private windowCost = 0;
   private shareOf = 1;
 
   constructor(readonly limit: Readonly<RateLimit>) {}
@@ -29,76 +36,66 @@ export class RateLimiter {
     this.shareOf = Math.min(1, Math.max(share, 0));
   }
 
-  /** Most batch starts in a window, for this member. */
+  /** Most batches in a window, for this member. */
   get batches(): number {
     return this.limit.batches === undefined ? Infinity : Math.floor(this.limit.batches * this.shareOf + 1e-9);
   }
 
-  /** Most cost started in a window, for this member: also the most one batch may cost. */
+  /** Most cost in a window, for this member: also the most one batch may cost. */
   get cost(): number {
     return this.limit.cost === undefined ? Infinity : this.limit.cost * this.shareOf;
   }
 
   /**
-   * In how many ms a batch of `cost` may start; 0 means now. A batch that costs more than this
-   * member's whole window (a share smaller than one batch) waits for an empty window, so that it
-   * is late rather than never. Infinity while the share is 0: wait for a share.
+   * In how many ms a batch of `cost` may start; 0 means now, Infinity not before a running batch
+   * finishes (or, at share 0, a share arrives). A batch that costs more than this member's whole
+   * window (a share smaller than one batch) waits for an empty window: late rather than never.
+   * Likewise a share under one batch still lets one through per window.
    */
   delay(cost: number, now: number): number {
     if (this.shareOf === 0) return Infinity;
     this.expire(now);
-    // A share under one batch still lets one through per window: late rather than never.
     const batches = Math.max(1, this.batches);
     const budget = this.cost;
-    // Walk the window from its oldest start until enough of it has left.
-    let leftCount = this.count;
-    let leftCost = this.windowCost;
-    let i = 0;
-    while (leftCount > 0 && (leftCount + 1 > batches || leftCost + cost > budget + 1e-9)) {
-      leftCount--;
-      leftCost -= this.costs[(this.head + i++) % this.times.length];
+    let count = this.entries.length - this.head;
+    let windowCost = 0;
+    for (let i = this.head; i < this.entries.length; i++) windowCost += this.entries[i].cost;
+    // Oldest first, entries leave until the batch fits; it may start when the last of them has left.
+    let at = now;
+    for (let i = this.head; count > 0 && (count + 1 > batches || windowCost + cost > budget + 1e-9); i++) {
+      const entry = this.entries[i];
+      at = Math.max(at, entry.finishedAt + this.limit.per);
+      count--;
+      windowCost -= entry.cost;
     }
-    if (i === 0) return 0;
-    // Entry i-1 must have left: it leaves `per` ms after it started.
-    return Math.max(0, this.times[(this.head + i - 1) % this.times.length] + this.limit.per - now);
+    return at - now;
   }
 
-  /** A batch of `cost` started at `now`. */
-  record(cost: number, now: number): void {
-    this.expire(now);
-    if (this.count === this.times.length) this.grow();
-    const at = (this.head + this.count++) % this.times.length;
-    this.times[at] = now;
-    this.costs[at] = cost;
-    this.windowCost += cost;
+  /** A batch of `cost` starts now; finish the entry when it has finished. */
+  record(cost: number): RateEntry {
+    const entry: RateEntry = { cost, finishedAt: Infinity };
+    this.entries.push(entry);
+    return entry;
   }
 
-  /** Batches started in the window ending at `now`, and their cost. */
+  /** Batches in the window at `now`, and their cost. */
   used(now: number): { batches: number; cost: number } {
     this.expire(now);
-    return { batches: this.count, cost: this.windowCost };
+    let cost = 0;
+    for (let i = this.head; i < this.entries.length; i++) cost += this.entries[i].cost;
+    return { batches: this.entries.length - this.head, cost };
   }
 
+  /** Drops entries from the front that have left the window; one still running holds those behind it (they count, which is safe). */
   private expire(now: number): void {
-    while (this.count > 0 && this.times[this.head] + this.limit.per <= now) {
-      this.windowCost -= this.costs[this.head];
-      this.head = (this.head + 1) % this.times.length;
-      this.count--;
+    const entries = this.entries;
+    while (this.head < entries.length && entries[this.head].finishedAt + this.limit.per <= now) this.head++;
+    if (this.head === entries.length) {
+      entries.length = 0;
+      this.head = 0;
+    } else if (this.head >= 64 && this.head * 2 >= entries.length) {
+      this.entries = entries.slice(this.head);
+      this.head = 0;
     }
-    // Sums of floats drift: an empty window costs exactly nothing.
-    if (this.count === 0) this.windowCost = 0;
-  }
-
-  private grow(): void {
-    const size = Math.max(8, this.times.length * 2);
-    const times = new Array<number>(size);
-    const costs = new Array<number>(size);
-    for (let i = 0; i < this.count; i++) {
-      times[i] = this.times[(this.head + i) % this.times.length];
-      costs[i] = this.costs[(this.head + i) % this.times.length];
-    }
-    this.times = times;
-    this.costs = costs;
-    this.head = 0;
   }
 }

@@ -1,6 +1,5 @@
 import { Batch, type BatchHost } from './batch';
 import type { CostBudget } from './cost-budget';
-import type { QueuedDispatch } from './dispatch';
 
 /** A failed batch that is to run again, and when it may. */
 interface Pending {
@@ -76,17 +75,13 @@ export class RetryQueue {
 
   private rebuild({ from, attempt }: Pending): Batch | undefined {
     const batch = new Batch(this.host, from.batchKey);
-    let cost = 0;
     for (let i = 0; i < from.owners.length; i++) {
-      const owner = from.owners[i] as QueuedDispatch<unknown, unknown>;
-      if (owner.settled) continue;
-      batch.add(owner, from.startOf(i), from.countOf(i));
-      if (this.budget) cost += this.budget.of(owner, from.startOf(i), from.countOf(i));
+      if (!from.owners[i].settled) batch.add(from.owners[i], from.startOf(i), from.countOf(i));
     }
     if (batch.size === 0) return undefined;
     batch.trim();
     batch.attempt = attempt;
-    if (this.budget?.counted) batch.costSum = cost;
+    this.budget?.price(batch);
     return batch;
   }
 }
@@ -104,7 +99,7 @@ export function halves(host: BatchHost, batch: Batch): [Batch, Batch] | undefine
   let space = live >> 1;
   let part = 0;
   for (let i = 0; i < batch.owners.length; i++) {
-    const owner = batch.owners[i] as QueuedDispatch<unknown, unknown>;
+    const owner = batch.owners[i];
     if (owner.settled) continue;
     let start = batch.startOf(i);
     let count = batch.countOf(i);

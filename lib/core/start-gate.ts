@@ -1,7 +1,6 @@
-import { preciseClock } from './clock';
-import { MAX_TIMER_MS } from './clock';
+import { MAX_TIMER_MS, preciseClock } from './clock';
 import type { RateLimit } from './options';
-import { RateLimiter } from './rate-limiter';
+import { RateLimiter, type RateEntry } from './rate-limiter';
 
 /**
  * What, besides a free partition, a batch needs to start: the rate limit to allow its cost, and
@@ -18,6 +17,9 @@ export class StartGate {
   /** Since when the rate limit has held a batch back, or undefined. */
   private heldSince: number | undefined;
   private heldMs = 0;
+  /** The window's entries of the batches running now, by batch, and of the one admitted to start. */
+  private readonly running = new Map<object, RateEntry>();
+  private admitted: RateEntry | undefined;
 
   constructor(
     rateLimit: RateLimit | undefined,
@@ -40,13 +42,17 @@ export class StartGate {
   }
 
   /**
-   * True when a batch of `cost` may start now, counting it as started; else false, and `reopen`
-   * is called when it may (or when a share arrives, through `rateShare`).
+   * True when a batch of `cost` may start now, counting it in the window (see `started`); else
+   * false, and `reopen` is called when it may. A running batch that finishes, or a share that
+   * arrives, reopens through the batcher's own pump.
    */
   admit(cost: number): boolean {
     const limiter = this.limiter;
     if (!limiter) return true;
     const now = preciseClock();
+    // Admitted but never started (nothing was left to take): it ran for no time.
+    if (this.admitted) this.admitted.finishedAt = now;
+    this.admitted = undefined;
     const delay = limiter.delay(cost, now);
     if (delay > 0) {
       this.heldSince ??= now;
@@ -54,8 +60,23 @@ export class StartGate {
       return false;
     }
     this.release(now);
-    limiter.record(cost, now);
+    this.admitted = limiter.record(cost);
     return true;
+  }
+
+  /** The batch just admitted starts: its place in the window is kept until it `finished`. */
+  started(batch: object): void {
+    if (!this.admitted) return;
+    this.running.set(batch, this.admitted);
+    this.admitted = undefined;
+  }
+
+  /** `batch` finished (or failed): its place in the window runs out `per` ms from now. */
+  finished(batch: object): void {
+    const entry = this.running.get(batch);
+    if (!entry) return;
+    entry.finishedAt = preciseClock();
+    this.running.delete(batch);
   }
 
   /** Nothing waits for the rate limit any more (the held batch's callers all left). */

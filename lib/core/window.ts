@@ -23,31 +23,39 @@ export type WindowPolicy = 'fixed' | 'adaptive';
 /** Weight of the newest sample in the moving average of gaps between arrival turns. */
 const ALPHA = 0.25;
 
+/** A window that waited its whole length for nothing sets the estimate this many windows long. */
+const IN_VAIN = 4;
+
 /**
  * The recent arrivals of one batch key, for `window: 'adaptive'`: a moving average of the time
  * between the event-loop turns in which values of the key arrived. Values that arrive in one turn
- * are one burst, not a rate: they are all in the forming batch already. A turn whose first value
- * found the serving idle (nothing queued, nothing executing) counts as a gap of at least
- * `batchTimeout`: everything before it had drained, so waiting would not have brought it sooner.
- * This is what keeps a lone caller in a loop from being held: its next value only comes after
- * its last result.
+ * are one burst, not a rate: they are all in the forming batch already. Two kinds of evidence say
+ * that waiting would not have paid, and count as a long gap:
+ * - an arrival in a turn in which a batch of the serving finished: callers answering their
+ *   results (a lone caller in a loop) come only after their last batch, never while one forms;
+ * - a window that waited until `batchTimeout` with no arrival after the turn it opened in.
  */
 export class ArrivalRate {
   /** Estimated ms until the next arrival turn. Starts at `batchTimeout`: no history, no wait. */
   private gap: number;
-  private lastTurn = -1;
+  /** The stamp (ms) of the last turn in which a value arrived. */
+  lastTurn = -1;
 
   constructor(private readonly batchTimeout: number) {
     this.gap = batchTimeout;
   }
 
-  /** A value arrived at `now` (ms, the turn's stamp); `idle` when the serving had nothing in flight. */
-  arrived(now: number, idle: boolean): void {
+  /** A value arrived at `now` (ms, the turn's stamp); `answering` when a batch finished in this turn. */
+  arrived(now: number, answering: boolean): void {
     if (now === this.lastTurn) return;
-    const since = this.lastTurn < 0 ? this.batchTimeout : now - this.lastTurn;
-    const sample = idle && since < this.batchTimeout ? this.batchTimeout : since;
+    const sample = answering || this.lastTurn < 0 ? this.batchTimeout : now - this.lastTurn;
     this.gap += (sample - this.gap) * ALPHA;
     this.lastTurn = now;
+  }
+
+  /** The window expired at its deadline and nothing arrived after the turn it opened in. */
+  waitedInVain(): void {
+    this.gap = Math.max(this.gap, IN_VAIN * this.batchTimeout);
   }
 
   /** True when another arrival turn is expected within `remainingMs`: waiting is expected to pay. */

@@ -35,7 +35,7 @@ export class BatchServingClient {
   dispatch<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: DispatchOptions): Promise<ServingOutput<C>>;
   dispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
   dispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<unknown> {
-    if (!this.readiness.isOpen) return this.readiness.wait().then(() => this.dispatch(serving as string, input, options));
+    if (!this.readiness.isOpen) return this.afterReady('dispatch', serving, input, options);
     try {
       return this.route(serving, options).dispatch(input, options);
     } catch (error) {
@@ -47,7 +47,7 @@ export class BatchServingClient {
   dispatchMany<C extends ServingClass>(serving: C, inputs: ManyInputs<ServingInput<C>>, options?: DispatchOptions): Promise<ServingOutput<C>[]>;
   dispatchMany<Out = unknown>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<Out[]>;
   dispatchMany(serving: Key, inputs: ManyInputs<unknown>, options?: DispatchOptions): Promise<unknown[]> {
-    if (!this.readiness.isOpen) return this.readiness.wait().then(() => this.dispatchMany(serving as string, inputs, options));
+    if (!this.readiness.isOpen) return this.afterReady('dispatchMany', serving, inputs, options) as Promise<unknown[]>;
     try {
       return this.route(serving, options).dispatchMany(inputs, options);
     } catch (error) {
@@ -139,6 +139,16 @@ export class BatchServingClient {
     const running = this.registry.get(name);
     if (running) return running;
     throw new ServingNotFoundError(this.options.transport ? messages.onlyLocal(name, what) : servingNotFound(name, this.registry.list()));
+  }
+
+  /**
+   * The call, once the servings have started. A method of its own: V8 allocates a context for
+   * the variables a closure captures on every call of the function that holds the closure, also
+   * when the branch that makes it is not taken; out of `dispatch`, that is ~400 instructions per
+   * value less (bench/instructions.js).
+   */
+  private afterReady(method: 'dispatch' | 'dispatchMany', serving: Key, input: unknown, options: DispatchOptions | undefined): Promise<unknown> {
+    return this.readiness.wait().then(() => (method === 'dispatch' ? this.dispatch(serving as string, input, options) : this.dispatchMany(serving as string, input as ManyInputs<unknown>, options)));
   }
 
   private whenReady<T>(work: () => Observable<T>): Observable<T> {

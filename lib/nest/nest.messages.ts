@@ -48,7 +48,7 @@ export const notAServingClass = (className: string) =>
 export const started = (name: string, options: object, origin: string) =>
   `Serving '${name}' started (${origin}): ` +
   Object.entries(options)
-    .map(([key, value]) => `${key} ${value === undefined ? 'none' : String(value)}${value !== undefined && /timeout/i.test(key) ? ' ms' : ''}`)
+    .map(([key, value]) => `${key} ${value === undefined ? 'none' : typeof value === 'object' ? describe(value) : String(value)}${value !== undefined && /timeout/i.test(key) ? ' ms' : ''}`)
     .join(', ');
 
 export const stopping = (count: number, mode: string, timeout: number) =>

@@ -77,6 +77,22 @@ describe('a rate limit (rateLimit)', () => {
     await running.close('drain', 1000);
   });
 
+  it('counts a batch in the window until `per` ms after it finished, as a provider may count the request late', async () => {
+    const { calls, fn } = controlledBatches();
+    const running = BatchServing.start(BatchServing.new(fn), { batchSize: 1, batchTimeout: 0, partitions: 2, rateLimit: { per: 1000, batches: 1 } });
+    running.dispatch(1);
+    running.dispatch(2);
+    await advance(300);
+    expect(calls).toHaveLength(1);
+    calls[0].finish();
+    await advance(999);
+    expect(calls).toHaveLength(1);
+    await advance(1);
+    expect(calls.map((c) => c.values)).toEqual([[1], [2]]);
+    calls[1].finish();
+    await running.close('drain', 1000);
+  });
+
   it('counts the time batches were held back in stats().throttledMs', async () => {
     const { starts, serving } = recordingStarts();
     const running = BatchServing.start(serving, { batchSize: 1, batchTimeout: 0, rateLimit: { per: 200, batches: 1 } });

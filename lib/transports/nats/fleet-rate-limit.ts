@@ -4,7 +4,7 @@ import type { Membership } from './membership';
 /** One hosted serving with a rate limit: the shares it was given, newest last. */
 interface Limited {
   readonly serving: RunningServing;
-  /** How long a share stays in force after a larger one replaced it: the window, plus a heartbeat. */
+  /** How long a share stays in force after a larger one replaced it: the window, plus two heartbeats. */
   readonly hold: number;
   /** Targets with the time each was set; the first is the one in force `hold` ago. */
   history: Array<{ at: number; share: number }>;
@@ -15,9 +15,10 @@ interface Limited {
  * it among the live members hosting the serving, from the membership the heartbeats keep.
  *
  * A share that shrinks (a member joined) applies at once. One that grows (a member left or died)
- * applies only once the window has slid past the moment it was decided, plus one heartbeat: the
- * starts of the member that went, and of a joiner's peers before they heard of it, are still in
- * the provider's window until then. So a member uses, at any time, the smallest of its shares of
+ * applies only once the window has slid past the moment it was decided, plus two heartbeats (the
+ * peers of a joiner shrink theirs at their next tick after its first heartbeat): the starts of the
+ * member that went, and of a joiner's peers before they heard of it, are still in the provider's
+ * window until then. Shares are worked out again at every tick (heartbeatInterval). So a member uses, at any time, the smallest of its shares of
  * the last window; as the shares the members hold at one moment add up to at most 1, the fleet's
  * starts in any window stay within the limit. For the same reason a member that joins a fleet
  * waits a window before it starts anything; a member alone takes the whole limit at once.
@@ -35,7 +36,7 @@ export class FleetRateLimits {
     const rateLimit = serving.options.rateLimit;
     if (!rateLimit) return;
     const alone = this.membership.members(serving.name).every((m) => m.member === this.membership.self);
-    const entry: Limited = { serving, hold: rateLimit.per + this.heartbeatInterval, history: [{ at: now, share: alone ? 1 : 0 }] };
+    const entry: Limited = { serving, hold: rateLimit.per + 2 * this.heartbeatInterval, history: [{ at: now, share: alone ? 1 : 0 }] };
     this.limited.set(serving.name, entry);
     this.apply(entry, now);
   }

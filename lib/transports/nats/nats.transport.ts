@@ -8,6 +8,7 @@ import type { RunningServing } from '../../core/running-serving';
 import type { ServingTransport } from '../transport';
 import { Caller } from './caller';
 import type { Codec } from './codec';
+import { FleetRateLimits } from './fleet-rate-limit';
 import { Membership } from './membership';
 import { Member } from './member';
 import * as messages from './nats.messages';
@@ -32,6 +33,8 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
   readonly self: string = nuid.next();
   readonly codec: Codec;
   readonly membership: Membership;
+  /** `rateLimit` of hosted servings as the fleet's: this member's share, from the membership. */
+  private readonly fleetLimits: FleetRateLimits;
   private readonly subjects: Subjects;
   private readonly member: Member;
   private readonly presence: Presence;
@@ -61,6 +64,7 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
         this.member.callerGone(id);
       },
     });
+    this.fleetLimits = new FleetRateLimits(this.membership, options.heartbeatInterval);
     this.lease = Lease.of(options.memberTimeout);
     const answers = new AnswerStore(options.replayBudget, ANSWER_RETENTION * options.memberTimeout);
     this.member = new Member(this, this.subjects, (subject, handler) => this.listen(subject, handler), this.lease, answers, (message) => this.logger.warn(message));
@@ -93,6 +97,7 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
     this.member.host(serving);
     const { weight, partitions, batchSize } = serving.options;
     this.membership.hostHere(serving.name, weight * partitions, batchSize);
+    this.fleetLimits.host(serving, performance.now());
     await this.beat(nc);
   }
 
@@ -100,6 +105,7 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
   async unhost(name: string): Promise<void> {
     if (!this.member.isHosted(name)) return;
     this.membership.unhostHere(name);
+    this.fleetLimits.unhost(name);
     this.presence.beat();
     await this.settled(this.member.unhost(name));
   }
@@ -224,6 +230,7 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
     if (this.nc && !this.nc.isClosed()) void this.beat(this.nc);
     if (!stalled) {
       this.membership.sweep(now, this.options.memberTimeout);
+      this.fleetLimits.update(now);
       this.callerSide?.tick(now);
     }
     this.refusals.tick();
