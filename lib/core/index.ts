@@ -5,3 +5,4 @@ export { DEFAULT_SERVING_OPTIONS, resolveServingOptions, type ServingOptions } f
 export type { ServingStats } from './stats';
 export { RunningServing } from './running-serving';
 export { DEFAULT_BATCH_KEY, type ShutdownMode, type BatcherState } from './batcher';
+export type { WorkerServingOptions } from './worker/worker-source';

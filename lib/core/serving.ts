@@ -1,9 +1,13 @@
+import { basename, isAbsolute } from 'node:path';
 import { ServingConfigurationError } from './errors';
 import { notAServing } from './messages';
 import type { BatchFunction, DispatchOptions, ServingHandler } from './types';
 import { runInline } from './inline';
 import { resolveServingOptions, type ServingOptions } from './options';
 import { RunningServing } from './running-serving';
+import { inProcessHandler } from './worker/in-process';
+import { invalidWorkerFile } from './worker/worker.messages';
+import type { WorkerServingOptions, WorkerSource } from './worker/worker-source';
 
 /** The parts of a serving definition. Methods, not function properties, so that a serving of
  * specific types is assignable to one of unknown types. */
@@ -14,6 +18,8 @@ export interface ServingSpec<In, Out, I, O> {
   validate?(input: In): void;
   batchKey?(value: I): string;
   readonly hooks: readonly string[];
+  /** Set for a worker serving: its batches run on threads, `handle` is the inline run. */
+  readonly worker?: WorkerSource;
 }
 
 const OPTIONAL_METHODS = ['mapInputs', 'mapResults', 'validate', 'batchKey'] as const;
@@ -48,6 +54,20 @@ export class BatchServing<In = unknown, Out = unknown, I = In, O = Out> {
       if (typeof fn === 'function') (spec as unknown as Record<string, unknown>)[method] = fn.bind(handler);
     }
     return new BatchServing(spec);
+  }
+
+  /**
+   * A serving whose batches run on worker threads, one thread per partition: `filename` is the
+   * absolute path of a module exporting `handleBatch(values, ctx)` and optionally `init(workerData)`.
+   */
+  static worker<I = unknown, O = unknown>(filename: string, options: WorkerServingOptions = {}): BatchServing<I, O, I, O> {
+    if (typeof filename !== 'string' || !isAbsolute(filename)) throw new ServingConfigurationError(invalidWorkerFile(filename));
+    const worker: WorkerSource = { ...options, filename };
+    return new BatchServing<I, O, I, O>({
+      handle: inProcessHandler(basename(filename), worker) as unknown as BatchFunction<I, O>,
+      hooks: [],
+      worker,
+    });
   }
 
   /** Runs `serving` on one input at once in the caller: no queue, no coalescing. */
