@@ -44,6 +44,8 @@ export interface DispatchOptions {
   signal?: AbortSignal;
   /** Travels with the dispatch into `ctx.callers`. */
   context?: unknown;
+  /** Higher runs first: a safe integer, default 0 (section 8 of the API). */
+  priority?: number;
   /** Never leave this process (with a transport). */
   local?: boolean;
   /** Pick among all members, this one included (with a transport). */

@@ -4,10 +4,12 @@ import { BatchServingExceptionFilter, BatchServingModule } from 'nestjs-batch-se
 import { AppConfigModule } from './app-config.module';
 import { APP_CONFIG, type AppConfig } from './config';
 import { EventsModule } from './events/events.module';
+import { embed, EMBED } from './index-jobs/embed.serving';
 import { IndexJobsModule } from './index-jobs/index-jobs.module';
 import { HealthModule } from './ops/health.module';
 import { KeepAliveCloser } from './ops/keep-alive-closer';
 import { MetricsModule } from './ops/metrics.module';
+import { SearchModule } from './search/search.module';
 import { SquaresModule } from './squares/squares.module';
 import { squares, SQUARES } from './squares/squares.serving';
 
@@ -23,13 +25,16 @@ export class AppModule {
       imports: [
         AppConfigModule.register(config),
         // Async, because the shutdown timeout comes from the config; global, so that every
-        // feature module can inject BatchServingClient. The @Serving() classes (events, embed)
-        // are found in their own modules.
+        // feature module can inject BatchServingClient. The @Serving() class of events is found
+        // in its own module.
         BatchServingModule.forRootAsync({
           isGlobal: true,
           inject: [APP_CONFIG],
           useFactory: ({ shutdownTimeoutMs }: AppConfig) => ({
-            servings: [{ ...SQUARES, serving: squares }],
+            servings: [
+              { ...SQUARES, serving: squares },
+              { ...EMBED, serving: embed },
+            ],
             shutdown: { mode: 'drain', timeout: shutdownTimeoutMs },
           }),
         }),
@@ -37,6 +42,7 @@ export class AppModule {
         SquaresModule,
         EventsModule,
         IndexJobsModule,
+        SearchModule,
         HealthModule,
       ],
       providers: [
