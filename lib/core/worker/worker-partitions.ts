@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { BroadcastChannel, MessageChannel } from 'node:worker_threads';
+import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { ServingConfigurationError } from '../errors';
 import type { BatchContext } from '../types';
@@ -22,7 +22,15 @@ interface ThreadReady {
 }
 
 /** A hook event from a thread: one entry per value, or one result per caller. */
-type HookMessage = { hook: string; payload: unknown[] } | { hook: string; perCaller: unknown[] };
+type HookMessage = { batch: number; hook: string } & ({ payload: unknown[] } | { perCaller: unknown[] });
+
+/** A batch running on a thread, as its hook events find it. */
+interface RunningBatch {
+  readonly ctx: BatchContext;
+  received: number;
+  expected: number;
+  allReceived?: () => void;
+}
 
 /** The `cost` and `attempt` of a context that has them (the budgets and retries of section 9). */
 type FullContext = BatchContext & { cost?: number; attempt?: number };
@@ -37,21 +45,29 @@ const THREAD_FILE = join(__dirname, 'partition-thread.js');
 export class WorkerPartitions {
   private pool: Piscina | undefined;
   private startError: Error | undefined;
+  /** Hook events and ready announcements come in here; aborts go out there (see partition-thread.js). */
+  private readonly channelId = `nestjs-batch-serving:${randomUUID()}`;
+  private readonly fromThreads = new BroadcastChannel(`${this.channelId}:to-serving`);
+  private readonly toThreads = new BroadcastChannel(`${this.channelId}:to-threads`);
+  private readonly batches = new Map<number, RunningBatch>();
+  private nextBatch = 0;
 
   constructor(
     private readonly name: string,
     private readonly source: WorkerSource,
     private readonly threads: number,
     private readonly hooks: readonly string[],
-  ) {}
+  ) {
+    // Unref'd so that a serving never keeps the process alive; fromThreads only once started,
+    // since until then it is all that waits for the threads' announcements.
+    this.toThreads.unref();
+  }
 
   /**
    * Starts every thread and resolves once each has loaded the module and run `init`; rejects with
    * ServingConfigurationError naming the file when one could not, and ends the threads.
    */
   async start(): Promise<void> {
-    const readyChannel = `nestjs-batch-serving:${randomUUID()}`;
-    const channel = new BroadcastChannel(readyChannel);
     if (this.startError) throw this.startError;
     const pool = new Piscina({
       filename: THREAD_FILE,
@@ -64,7 +80,13 @@ export class WorkerPartitions {
       atomics: 'async',
       resourceLimits: this.source.resourceLimits,
       execArgv: this.source.execArgv,
-      workerData: { filename: this.source.filename, userData: this.source.workerData, hooks: [...this.hooks], readyChannel },
+      workerData: {
+        filename: this.source.filename,
+        userData: this.source.workerData,
+        hooks: [...this.hooks],
+        toServing: `${this.channelId}:to-serving`,
+        toThreads: `${this.channelId}:to-threads`,
+      },
     });
     this.pool = pool;
     // A thread that fails outside a batch (it could not even start) is reported here; without a
@@ -75,7 +97,7 @@ export class WorkerPartitions {
       await new Promise<void>((resolve, reject) => {
         failStart = reject;
         const started = new Set<number>();
-        channel.onmessage = (event) => {
+        this.fromThreads.onmessage = (event) => {
           const { threadId, ok, error } = (event as unknown as { data: ThreadReady }).data;
           if (!ok) {
             const cause = fromWire(error!);
@@ -89,10 +111,25 @@ export class WorkerPartitions {
       this.startError = error as Error;
       this.pool = undefined;
       await pool.destroy();
+      this.fromThreads.close();
+      this.toThreads.close();
       throw error;
     } finally {
       failStart = undefined;
-      channel.close();
+      this.fromThreads.onmessage = (event) => this.relay((event as unknown as { data: HookMessage | ThreadReady }).data);
+      this.fromThreads.unref();
+    }
+  }
+
+  /** A hook event to its batch's callers; a replacement thread's ready announcement is ignored. */
+  private relay(message: HookMessage | ThreadReady): void {
+    if (!('batch' in message)) return;
+    const batch = this.batches.get(message.batch);
+    if (!batch) return;
+    try {
+      relayHook(batch.ctx, message);
+    } finally {
+      if (++batch.received >= batch.expected) batch.allReceived?.();
     }
   }
 
@@ -100,25 +137,17 @@ export class WorkerPartitions {
   readonly run = async (values: unknown[], ctx: BatchContext): Promise<unknown[]> => {
     const pool = this.pool;
     if (!pool) throw this.startError ?? new Error(messages.workerNotStarted(this.name, 'it was closed'));
-    const { port1, port2 } = new MessageChannel();
-    let received = 0;
-    let allReceived: (() => void) | undefined;
-    let expected = Infinity;
-    port1.on('message', (message: HookMessage) => {
-      try {
-        relayHook(ctx, message);
-      } finally {
-        if (++received >= expected) allReceived?.();
-      }
-    });
+    const id = ++this.nextBatch;
+    const batch: RunningBatch = { ctx, received: 0, expected: Infinity };
+    this.batches.set(id, batch);
     const signal = ctx.signal;
-    const abort = () => port1.postMessage({ abort: messages.describeCause(signal.reason) });
+    const abort = () => this.toThreads.postMessage({ batch: id, reason: messages.describeCause(signal.reason) });
     if (signal.aborted) abort();
     else signal.addEventListener('abort', abort, { once: true });
     const full = ctx as FullContext;
     const task = {
+      batch: id,
       values,
-      port: port2,
       partition: ctx.partition,
       batchKey: ctx.batchKey,
       size: ctx.size,
@@ -127,11 +156,11 @@ export class WorkerPartitions {
       callers: ctx.callers.map(({ offset, size, context }) => ({ offset, size, context })),
     };
     try {
-      const result = (await pool.run(task, { transferList: [port2] })) as ThreadResult;
-      // Hook events travel on their own port: the outputs wait for the last of them, so that a
+      const result = (await pool.run(task)) as ThreadResult;
+      // Hook events travel on their own channel: the outputs wait for the last of them, so that a
       // caller sees a part's events before its outputs, as inline.
-      expected = result.emitted;
-      if (received < expected) await new Promise<void>((resolve) => (allReceived = resolve));
+      batch.expected = result.emitted;
+      if (batch.received < batch.expected) await new Promise<void>((resolve) => (batch.allReceived = resolve));
       return rebuildErrors(result.outputs);
     } catch (error) {
       if (isWireError(error)) throw fromWire(error);
@@ -140,7 +169,7 @@ export class WorkerPartitions {
       throw new Error(messages.workerCrashed(this.name, this.source.filename, messages.describeCause(error)), { cause: error });
     } finally {
       signal.removeEventListener('abort', abort);
-      port1.close();
+      this.batches.delete(id);
     }
   };
 
@@ -150,6 +179,8 @@ export class WorkerPartitions {
     this.pool = undefined;
     this.startError ??= new Error(messages.workerNotStarted(this.name, 'it was closed'));
     await pool?.destroy();
+    this.fromThreads.close();
+    this.toThreads.close();
   }
 }
 
