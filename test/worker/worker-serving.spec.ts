@@ -56,7 +56,7 @@ describe('worker servings: batches on worker threads, one thread per partition',
     const { running } = await startOps({ partitions: 2, batchSize: 1 });
     const both = await running.dispatchMany([{ op: 'rendezvous' }, { op: 'rendezvous' }]);
     expect(both).toEqual([true, true]);
-  });
+  }, 20_000);
 
   it('an error thrown in handleBatch fails the batch with BatchExecutionError whose cause keeps its name, message and code', async () => {
     const { running } = await startOps();
@@ -124,8 +124,12 @@ describe('worker servings: batches on worker threads, one thread per partition',
   it('ctx.signal in the thread aborts when every caller of the batch has gone', async () => {
     const { running, flags } = await startOps();
     const controller = new AbortController();
+    // Aborted once its batch has started: before, the dispatch would just leave the queue.
+    const started = new Promise<void>((resolve) => {
+      const subscription = running.telemetry().subscribe((event) => event.type === 'start' && (subscription.unsubscribe(), resolve()));
+    });
     const pending = running.dispatch({ op: 'wait-abort' }, { signal: controller.signal }).catch((e: unknown) => e);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await started;
     controller.abort(new Error('the user left'));
     expect(await pending).toMatchObject({ code: 'DISPATCH_ABORTED' });
     expect(await flag(flags, 1)).toBe(1);
