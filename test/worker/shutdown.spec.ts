@@ -23,6 +23,7 @@ describe('worker servings: shutdown', () => {
     const result = await runChild(join(__dirname, 'fixtures', 'drain-and-exit.ts'), 25_000);
     expect(result.stderr).toBe('');
     expect({ code: result.code, signal: result.signal }).toEqual({ code: 0, signal: null });
-    expect(JSON.parse(result.stdout)).toEqual({ running: 7, queued: 8, late: 'SERVING_SHUTDOWN' });
+    // Both threads answered before close() and none after: they ended, not merely went idle.
+    expect(JSON.parse(result.stdout)).toEqual({ running: 7, queued: 8, late: 'SERVING_SHUTDOWN', threadsBefore: 2, threadsAfter: 0 });
   }, 30_000);
 });
