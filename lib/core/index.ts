@@ -7,3 +7,4 @@ export type { ServingStats } from './stats';
 export { RunningServing } from './running-serving';
 export { type ShutdownMode, type BatcherState } from './batcher';
 export { DEFAULT_BATCH_KEY } from './key-runs';
+export type { WorkerServingOptions } from './worker/worker-source';

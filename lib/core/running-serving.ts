@@ -10,6 +10,7 @@ import type { Servable, ServingSpec } from './serving-spec';
 import type { ServingStats } from './stats';
 import { StreamDispatch } from './stream-dispatch';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from './types';
+import { WorkerPartitions } from './worker/worker-partitions';
 
 type AnySpec = ServingSpec<unknown, unknown, unknown, unknown>;
 
@@ -24,6 +25,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   private closed: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   private readonly caller: CallerSide;
+  /** The threads of a worker serving, one per partition. */
+  private readonly threads: WorkerPartitions | undefined;
+  private readonly starting: Promise<void>;
 
   constructor(
     readonly name: string,
@@ -33,14 +37,28 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     this.spec = serving.spec as AnySpec;
     checkBudgetsFit(name, options, this.spec.cost !== undefined);
     this.caller = { spec: this.spec, name };
+    const { worker } = this.spec;
+    this.threads = worker && new WorkerPartitions(name, worker, options.partitions, this.spec.hooks);
     this.batcher = new Batcher({
       name,
-      handle: this.spec.handle.bind(this.spec),
+      handle: this.threads ? this.threads.run : this.spec.handle.bind(this.spec),
       batchKey: this.spec.batchKey?.bind(this.spec),
       cost: this.spec.cost?.bind(this.spec),
       hooks: new Set(this.spec.hooks),
       options,
     });
+    this.starting = this.threads ? this.threads.start() : Promise.resolve();
+    // Whoever starts the serving awaits ready(); this keeps a failure it never asks about from
+    // being an unhandled rejection.
+    this.starting.catch(() => undefined);
+  }
+
+  /**
+   * Resolves once the serving can run batches: at once, or for a worker serving once every thread
+   * has loaded its file and run `init`. Rejects with ServingConfigurationError naming the file.
+   */
+  ready(): Promise<void> {
+    return this.starting;
   }
 
   get state(): BatcherState {
@@ -159,7 +177,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     // A dispatch waiting on its inputs' next value ends now (its next chunk would be refused anyway),
     // so that no source holds a shutdown up; what it already queued drains like any other dispatch.
     this.shutdown.abort(new ServingShutdownError(messages.shuttingDown(this.name)));
-    return (this.closed ??= this.batcher.close(mode, timeoutMs).then(() => {
+    return (this.closed ??= this.batcher.close(mode, timeoutMs).then(async () => {
+      // The threads end after the drain: a batch that still runs there is one shutdown gave up on.
+      await this.threads?.close();
       this.batcher.telemetry = undefined;
       this.events.complete();
     }));

@@ -1,4 +1,5 @@
 import type { BatchFunction } from './types';
+import type { WorkerSource } from './worker/worker-source';
 
 /** The parts of a serving definition. Methods, not function properties, so that a serving of
  * specific types is assignable to one of unknown types. */
@@ -10,6 +11,8 @@ export interface ServingSpec<In, Out, I, O> {
   batchKey?(value: I): string;
   cost?(value: I): number;
   readonly hooks: readonly string[];
+  /** Set for a worker serving: its batches run on threads, `handle` is the inline run. */
+  readonly worker?: WorkerSource;
 }
 
 /** What a running serving needs of a serving definition (a `BatchServing`): its spec. */

@@ -1,3 +1,4 @@
+import { basename, isAbsolute } from 'node:path';
 import { ServingConfigurationError } from './errors';
 import { notAServing } from './messages';
 import type { BatchFunction, DispatchOptions, ServingHandler } from './types';
@@ -5,6 +6,9 @@ import { runInline } from './inline';
 import { resolveServingOptions, type ServingOptions } from './options';
 import { RunningServing } from './running-serving';
 import type { ServingSpec } from './serving-spec';
+import { inProcessHandler } from './worker/in-process';
+import { invalidWorkerFile } from './worker/worker.messages';
+import type { WorkerServingOptions, WorkerSource } from './worker/worker-source';
 
 export type { ServingSpec } from './serving-spec';
 
@@ -40,6 +44,20 @@ export class BatchServing<In = unknown, Out = unknown, I = In, O = Out> {
       if (typeof fn === 'function') (spec as unknown as Record<string, unknown>)[method] = fn.bind(handler);
     }
     return new BatchServing(spec);
+  }
+
+  /**
+   * A serving whose batches run on worker threads, one thread per partition: `filename` is the
+   * absolute path of a module exporting `handleBatch(values, ctx)` and optionally `init(workerData)`.
+   */
+  static worker<I = unknown, O = unknown>(filename: string, options: WorkerServingOptions = {}): BatchServing<I, O, I, O> {
+    if (typeof filename !== 'string' || !isAbsolute(filename)) throw new ServingConfigurationError(invalidWorkerFile(filename));
+    const worker: WorkerSource = { ...options, filename };
+    return new BatchServing<I, O, I, O>({
+      handle: inProcessHandler(basename(filename), worker) as unknown as BatchFunction<I, O>,
+      hooks: [],
+      worker,
+    });
   }
 
   /** Runs `serving` on one input at once in the caller: no queue, no coalescing. */

@@ -94,6 +94,7 @@ export class BatchServingRegistry {
     this.logger.log(messages.started(name, prepared.options, origin));
     this.added.next(running);
     try {
+      await running.ready();
       await this.options.transport?.host(running);
     } catch (error) {
       // Half-started is worse than not started: the caller (or init) sees the error and nothing runs.

@@ -5,10 +5,12 @@ import { natsTransport } from 'nestjs-batch-serving/nats';
 import { AppConfigModule } from './app-config.module';
 import { APP_CONFIG, type AppConfig } from './config';
 import { EventsModule } from './events/events.module';
+import { embed, EMBED } from './index-jobs/embed.serving';
 import { IndexJobsModule } from './index-jobs/index-jobs.module';
 import { HealthModule } from './ops/health.module';
 import { KeepAliveCloser } from './ops/keep-alive-closer';
 import { MetricsModule } from './ops/metrics.module';
+import { SearchModule } from './search/search.module';
 import { SquaresModule } from './squares/squares.module';
 import { squares, SQUARES } from './squares/squares.serving';
 
@@ -25,11 +27,14 @@ export class AppModule {
         AppConfigModule.register(config),
         // Async, because the shutdown timeout comes from the config. Global by default: every
         // feature module injects BatchServingClient and @InjectServing refs without importing it.
-        // The @Serving() classes (events, embed) are found in their own modules.
+        // The @Serving() class of events is found in its own module; embed is a worker serving.
         BatchServingModule.forRootAsync({
           inject: [APP_CONFIG],
           useFactory: ({ shutdownTimeoutMs, natsUrl }: AppConfig) => ({
-            servings: [{ ...SQUARES, serving: squares }],
+            servings: [
+              { ...SQUARES, serving: squares },
+              { ...EMBED, serving: embed },
+            ],
             shutdown: { mode: 'drain', timeout: shutdownTimeoutMs },
             // With NATS_URL, this process joins the others on that server: scale-out.
             transport: natsUrl ? natsTransport({ servers: natsUrl }) : undefined,
@@ -39,6 +44,7 @@ export class AppModule {
         SquaresModule,
         EventsModule,
         IndexJobsModule,
+        SearchModule,
         HealthModule,
       ],
       providers: [

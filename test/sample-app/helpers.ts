@@ -10,6 +10,10 @@ import type { AppConfig } from '../../sample-app/src/config';
 import { sample } from '../../sample-app/src/demo/events-counters';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
 
+// Starting the app loads the embedding model (USE-lite) on each thread of the embed serving:
+// a second or two, more on a loaded machine, which Jest's default 5 s does not always cover.
+jest.setTimeout(30_000);
+
 /** The sample app, listening on a free port of 127.0.0.1, on a data directory of its own. */
 export interface RunningApp {
   app: INestApplication;

@@ -7,7 +7,7 @@ describe('sample app: app.close() drains in-flight work', () => {
     const running = await startApp();
     let closing: Promise<void> | undefined;
     try {
-      // 80 documents: five model calls of 40 ms and more, one after the other.
+      // 80 documents: five batches or more of the real model, on two threads.
       const job = await request(running.url).post('/index-jobs').send({ userId: 'alice', documents: documents('alice', 80) }).expect(202);
       let firstProgress!: () => void;
       const started = new Promise<void>((resolve) => (firstProgress = resolve));

@@ -1,91 +1,34 @@
-import { Serving, type BatchCaller, type BatchContext, type ServingHandler } from 'nestjs-batch-serving';
-import { embed, modelCostUsd, runModel, tokensOf } from './embedding';
+import { BatchServing } from 'nestjs-batch-serving';
+import { join } from 'node:path';
+import { EMBED_HOOKS } from './embed.hooks';
+import { lengthBucket, tokensOf } from './text-length';
 
-/** The dispatch `context` of an indexing job: ctx.callers hands it back, so each caller's events can name whose they are. */
-export interface IndexingCaller {
-  userId: string;
-  jobId: string;
-  /** performance.now() when the job was submitted. */
-  submittedAt: number;
-}
-
-/** `progress` hook: one entry per document of the batch; each caller receives the entries of its own. */
-export interface DocumentProgress {
-  tokens: number;
-}
-
-/** `latency` hook, per caller: how long its documents waited and how long the batch ran. */
-export interface BatchLatency {
-  userId: string;
-  jobId: string;
-  /** From the job's submission to the start of this batch. */
-  queuedMs: number;
-  runMs: number;
-  /** Documents in the batch, all callers together. */
-  batchSize: number;
-  /** Jobs whose documents shared this batch. */
-  callers: number;
-}
-
-/** `cost` hook, per caller: its share of what the batch cost, by tokens, and what it would have cost alone. */
-export interface BatchCost {
-  userId: string;
-  jobId: string;
-  tokens: number;
-  batchTokens: number;
-  batchUsd: number;
-  shareUsd: number;
-  aloneUsd: number;
-}
+/*
+ * Built, the app points at the compiled worker next to this file (dist/index-jobs/embed.worker.js).
+ * Run from its TypeScript sources (Jest, the specs), it points at embed.worker.ts and gives each
+ * thread a TypeScript loader: a worker thread loads files with Node's own loader.
+ */
+const fromSources = __filename.endsWith('.ts');
+const WORKER_FILE = join(__dirname, fromSources ? 'embed.worker.ts' : 'embed.worker.js');
+const WORKER_EXEC_ARGV = fromSources ? ['--require', require.resolve('@swc-node/register')] : undefined;
 
 /**
- * The embedding step of the indexing pipeline. Documents of every job submitted within 25 ms
- * (or 16 of them) run as one call to the model, which pays the call's fixed cost once; each job
- * is billed its share by tokens. The per-caller hooks use ctx.callers and the context each job
- * dispatched with, so a user never sees another user's documents, progress or cost.
+ * The embedding step of the indexing pipeline and of search: USE-lite on worker threads, one per
+ * partition. Texts are batched by length bucket, because a batch pads every text to its longest:
+ * mixing lengths gives back what batching gains.
  */
-@Serving({ name: 'embed', batchSize: 16, batchTimeout: 25, maxBatchCost: 4096, hooks: ['progress', 'latency', 'cost'] })
-export class EmbedServing implements ServingHandler<string, number[]> {
-  /** A batch closes before the document that would take it over 4096 tokens, what one model call takes. */
-  cost(text: string): number {
-    return tokensOf(text);
-  }
-
-  validate(text: string): void {
+export const embed = BatchServing.worker<string, Float32Array>(WORKER_FILE, { execArgv: WORKER_EXEC_ARGV })
+  .validate((text: unknown) => {
     if (typeof text !== 'string' || text.trim() === '') throw new TypeError('a document must be a non-empty string');
-  }
+  })
+  .batchKey(lengthBucket)
+  // A batch costs its tokens: maxBatchCost bounds what one model call pads and computes.
+  .cost(tokensOf)
+  .streaming({ hooks: EMBED_HOOKS });
 
-  async handleBatch(texts: string[], ctx: BatchContext): Promise<number[][]> {
-    const startedAt = performance.now();
-    const tokens = texts.map(tokensOf);
-    const batchTokens = sum(tokens);
-    await runModel(batchTokens, ctx.signal);
-    const vectors = texts.map(embed);
-    const runMs = performance.now() - startedAt;
-    const batchUsd = modelCostUsd(batchTokens);
-
-    // An array: sliced per caller, so each job counts exactly its own documents as done.
-    ctx.emit('progress', tokens.map((t): DocumentProgress => ({ tokens: t })));
-    // Functions: called once per caller, with its slice of the batch and its own context.
-    ctx.emit('latency', (caller): BatchLatency => {
-      const { userId, jobId, submittedAt } = contextOf(caller);
-      return { userId, jobId, queuedMs: startedAt - submittedAt, runMs, batchSize: ctx.size, callers: ctx.callers.length };
-    });
-    ctx.emit('cost', (caller): BatchCost => {
-      const { userId, jobId } = contextOf(caller);
-      const own = sum(tokens.slice(caller.offset, caller.offset + caller.size));
-      return { userId, jobId, tokens: own, batchTokens, batchUsd, shareUsd: (batchUsd * own) / batchTokens, aloneUsd: modelCostUsd(own) };
-    });
-    return vectors;
-  }
-}
-
-/** A caller without a job context (a plain dispatch to 'embed') is attributed to nobody, not refused. */
-function contextOf(caller: BatchCaller): IndexingCaller {
-  const context = caller.context as Partial<IndexingCaller> | undefined;
-  return { userId: context?.userId ?? 'anonymous', jobId: context?.jobId ?? 'none', submittedAt: context?.submittedAt ?? performance.now() };
-}
-
-function sum(values: readonly number[]): number {
-  return values.reduce((total, v) => total + v, 0);
-}
+/**
+ * Name and options of the embed serving: two partitions, one per core of the machine it was
+ * measured on; batches of up to 16 texts of one length bucket and at most 2048 tokens, formed
+ * within 25 ms. A text of more than 2048 tokens is refused with INVALID_INPUT (HTTP 400).
+ */
+export const EMBED = { name: 'embed', partitions: 2, batchSize: 16, batchTimeout: 25, maxBatchCost: 2048 } as const;

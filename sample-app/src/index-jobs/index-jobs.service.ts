@@ -2,7 +2,9 @@ import { Injectable, NotFoundException } from '@nestjs/common';
 import { BatchServingClient } from 'nestjs-batch-serving';
 import { randomUUID } from 'node:crypto';
 import { ReplaySubject, type Observable } from 'rxjs';
-import { EmbedServing, type IndexingCaller } from './embed.serving';
+import { SearchStore } from '../search/search.store';
+import type { IndexingCaller } from './embed.hooks';
+import { EMBED } from './embed.serving';
 import { JobTracker, type JobEvent } from './job-event';
 
 /** A submitted job: its events are replayed to whoever watches, from the first. */
@@ -20,7 +22,10 @@ const MAX_JOBS = 1000;
 export class IndexJobsService {
   private readonly jobs = new Map<string, IndexJob>();
 
-  constructor(private readonly client: BatchServingClient) {}
+  constructor(
+    private readonly client: BatchServingClient,
+    private readonly store: SearchStore,
+  ) {}
 
   /**
    * Starts embedding at once, whether or not anyone watches: the job's documents join the
@@ -30,9 +35,13 @@ export class IndexJobsService {
     const job: IndexJob = { id: randomUUID(), userId, documents: documents.length, events: new ReplaySubject<JobEvent>() };
     this.remember(job);
     const tracker = new JobTracker(job.id, userId, documents.length);
-    const context: IndexingCaller = { userId, jobId: job.id, submittedAt: performance.now() };
-    this.client.stream(EmbedServing, documents, { context }).subscribe({
-      next: (event) => job.events.next(tracker.next(event)),
+    const context: IndexingCaller = { userId, jobId: job.id, submittedAt: Date.now() };
+    this.client.stream<Float32Array>(EMBED.name, documents, { context }).subscribe({
+      next: (event) => {
+        // Stored as each part comes back: its documents are searchable from now on.
+        const ids = event.type === 'batch' ? this.store.add(job.id, userId, documents.slice(event.offset, event.offset + event.outputs.length), event.outputs) : undefined;
+        job.events.next(tracker.next(event, ids));
+      },
       // A failure is an event of the job, not an error of the SSE stream: the watcher learns why.
       error: (error: unknown) => {
         job.events.next(tracker.failed(error));

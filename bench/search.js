@@ -1,0 +1,80 @@
+'use strict';
+/*
+ * GET /search of the sample app, on the real model: latency p50/p99 of sequential queries, idle
+ * and while an indexing job of the whole corpus runs on the same `embed` serving.
+ *
+ * The app runs in this process (the compiled sample app, port 0, a temporary data directory); the
+ * corpus is indexed once first, so that every query searches 230 documents or more.
+ * `npm run bench:search` (builds the package and the sample app first).
+ *   node bench/search.js [--quick] [--queries N]
+ */
+require('reflect-metadata');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { NestFactory } = require('@nestjs/core');
+const { AppModule } = require('../sample-app/dist/app.module');
+const { readCorpus } = require('../sample-app/dist/search/corpus');
+const { percentile, table, machine, numberArg, runMain } = require('./lib/report');
+
+const QUERIES = ['cats asleep in the sun', 'share prices fell', 'rockets and planets', 'how to bake bread', 'a slow database query'];
+
+async function post(url, body) {
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return res.json();
+}
+
+/** Resolves when the job's SSE stream ends (its last event is done or failed). */
+async function finished(url) {
+  const res = await fetch(url);
+  await res.text();
+}
+
+async function latencies(base, count) {
+  const ms = [];
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    const res = await fetch(`${base}/search?q=${encodeURIComponent(QUERIES[i % QUERIES.length])}&k=5`);
+    await res.json();
+    ms.push(performance.now() - start);
+  }
+  return ms.sort((a, b) => a - b);
+}
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const quick = argv.includes('--quick');
+  const queries = numberArg(argv, '--queries', quick ? 10 : 40);
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-search-'));
+  const app = await NestFactory.create(AppModule.register({ port: 0, dataDir, eventsBatching: true, shutdownTimeoutMs: 30_000 }), { logger: ['error'] });
+  await app.listen(0, '127.0.0.1');
+  const base = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+  try {
+    const corpus = readCorpus();
+    const first = await post(`${base}/index-jobs`, { userId: 'bench', documents: corpus });
+    await finished(`${base}${first.events}`);
+    await latencies(base, 5); // warm-up
+
+    const idle = await latencies(base, queries);
+    // Under load: the corpus again, four times over (920 documents), indexing while the queries run.
+    const job = await post(`${base}/index-jobs`, { userId: 'bulk', documents: [...corpus, ...corpus, ...corpus, ...corpus] });
+    const indexing = finished(`${base}${job.events}`);
+    const busy = await latencies(base, queries);
+    const jobStillRan = await Promise.race([indexing.then(() => false), new Promise((r) => setTimeout(() => r(true), 0))]);
+    await indexing;
+
+    console.log(`${machine()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${queries} sequential queries, k 5\n`);
+    console.log(
+      table([
+        ['GET /search', 'p50 (ms)', 'p99 (ms)'],
+        ['idle', percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1)],
+        [`during an indexing job of 920 documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1)],
+      ]),
+    );
+  } finally {
+    await app.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+runMain(main);
