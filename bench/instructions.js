@@ -8,6 +8,8 @@
  * concurrent compiler or GC threads, no random hashing). Each contender runs twice, with a warm-up
  * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
  * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
+ * On a loaded machine they still wandered by up to 20% for one build (BENCHMARKS.md, 2026-12-01):
+ * count both builds several times, back to back, and compare medians.
  *
  *   node bench/instructions.js [--values N] [--only ours,client,ref,dataloader,bare]
  *   (about half a minute per contender; needs valgrind)
