@@ -2,15 +2,6 @@ import { Dispatch } from './dispatch';
 import type { BatchServingError } from './errors';
 import type { ServingEvent } from './types';
 
-/**
- * Gives an event a non-enumerable `data`: a plain copy of itself. Nest's `@Sse()` writes a
- * message's `type` as the SSE event name and its `data` as the payload, so `stream()` can be
- * returned from an `@Sse()` handler as it is, while the event keeps its documented shape.
- */
-export function sse<E extends ServingEvent<unknown>>(event: E): E {
-  return Object.defineProperty(event, 'data', { value: { ...event }, enumerable: false });
-}
-
 interface Held {
   hooks: Array<{ hook: string; payload: unknown }>;
   outputs?: unknown[];
@@ -43,7 +34,7 @@ export class StreamDispatch extends Dispatch<unknown, unknown> {
   }
 
   override hook(offset: number, hook: string, payload: unknown): void {
-    if (offset === this.expected) this.emit({ type: 'hook', hook, payload });
+    if (offset === this.expected) this.send({ type: 'hook', hook, payload });
     else this.holding(offset).hooks.push({ hook, payload });
   }
 
@@ -53,14 +44,14 @@ export class StreamDispatch extends Dispatch<unknown, unknown> {
       return;
     }
     this.held.delete(offset);
-    this.emit({ type: 'batch', offset: this.base + offset, outputs });
+    this.send({ type: 'batch', offset: this.base + offset, outputs });
     this.expected += outputs.length;
     // Release parts that finished early, in order, as long as they follow on.
     for (let next = this.held.get(this.expected); next; next = this.held.get(this.expected)) {
-      for (const { hook, payload } of next.hooks) this.emit({ type: 'hook', hook, payload });
+      for (const { hook, payload } of next.hooks) this.send({ type: 'hook', hook, payload });
       if (!next.outputs) break;
       this.held.delete(this.expected);
-      this.emit({ type: 'batch', offset: this.base + this.expected, outputs: next.outputs });
+      this.send({ type: 'batch', offset: this.base + this.expected, outputs: next.outputs });
       this.expected += next.outputs.length;
     }
     const current = this.held.get(this.expected);
@@ -73,10 +64,6 @@ export class StreamDispatch extends Dispatch<unknown, unknown> {
 
   fail(error: BatchServingError): void {
     this.reject(error);
-  }
-
-  private emit(event: ServingEvent<unknown>): void {
-    this.send(sse(event));
   }
 
   private holding(offset: number): Held {

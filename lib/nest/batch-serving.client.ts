@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { Observable, defer, from, switchMap } from 'rxjs';
+import { Observable, defer, from, map, switchMap } from 'rxjs';
 import { ServingNotFoundError } from '../core/errors';
 import { servingNotFound, servingNotLocal } from '../core/messages';
 import { settleResult, type RunningServing } from '../core/running-serving';
@@ -13,6 +13,7 @@ import * as messages from './nest.messages';
 import { servingNameOf } from './serving-metadata.accessor';
 import { ServingReadiness } from './serving-readiness';
 import { ServingRef } from './serving-ref';
+import { withSseData } from './serving-sse';
 import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
 
 type Key = string | ServingClass;
@@ -73,7 +74,8 @@ export class BatchServingClient {
   stream<C extends ServingClass>(serving: C, inputs: ManyInputs<ServingInput<C>>, options?: DispatchOptions): Observable<ServingEvent<ServingRawOutput<C>>>;
   stream<O = unknown>(serving: string, inputs: ManyInputs<unknown>, options?: DispatchOptions): Observable<ServingEvent<O>>;
   stream(serving: Key, inputs: ManyInputs<unknown>, options?: DispatchOptions): Observable<ServingEvent<unknown>> {
-    return this.whenReady(() => this.route(serving, options).stream(inputs, options));
+    // Each event gets the SSE `data` that lets an @Sse() handler return the stream as it is.
+    return this.whenReady(() => this.route(serving, options).stream(inputs, options)).pipe(map(withSseData));
   }
 
   /** Runs at once in the caller, no queue, no coalescing; only for a serving hosted here. */

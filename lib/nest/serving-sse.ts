@@ -4,6 +4,16 @@ import { BatchServingError } from '../core/errors';
 import type { ServingEvent } from '../core/types';
 import { publicErrorBody, type BatchServingErrorBody } from './batch-serving-exception.filter';
 
+/**
+ * Gives an event a non-enumerable `data`: a plain copy of itself. Nest's `@Sse()` writes a
+ * message's `type` as the SSE event name and its `data` as the payload, so `client.stream()` can
+ * be returned from an `@Sse()` handler as it is, while the event keeps its documented shape.
+ * Nest's concern, so it lives here and not in the framework-free core.
+ */
+export function withSseData<E extends ServingEvent<unknown>>(event: E): E {
+  return Object.defineProperty(event, 'data', { value: { ...event }, enumerable: false });
+}
+
 /** Name of the last event of every stream shaped by `toSseEvents()`: a page closes its EventSource on it. */
 export const SSE_END_EVENT = 'end';
 

@@ -1,7 +1,6 @@
 import { Observable } from 'rxjs';
 import { BatchServingError, DispatchAbortedError, InvalidInputError } from '../../core/errors';
 import { SourceGuard, feed } from '../../core/feed';
-import { sse } from '../../core/stream-dispatch';
 import { dispatchAborted, inputsIterableFailed } from '../../core/messages';
 import { DEFAULT_SERVING_OPTIONS, checkDispatchOptions } from '../../core/options';
 import type { DispatchOptions, ManyInputs, ServingEvent } from '../../core/types';
@@ -58,10 +57,10 @@ export class NatsRemoteServing<In = unknown, Out = unknown, O = unknown> impleme
           const sink: CallSink = {
             resolve: () => resolve(count),
             reject,
-            hook: (hook, payload) => subscriber.next(sse({ type: 'hook', hook, payload })),
+            hook: (hook, payload) => subscriber.next({ type: 'hook', hook, payload }),
             part: (offset, outputs) => {
               count = Math.max(count, offset + outputs.length);
-              subscriber.next(sse({ type: 'batch', offset: base + offset, outputs: outputs as O[] }));
+              subscriber.next({ type: 'batch', offset: base + offset, outputs: outputs as O[] });
             },
           };
           const caller = this.host.caller(this.name);
