@@ -96,6 +96,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   private readonly gate: StartGate | undefined;
   private readonly policy: RetryPolicy;
   private readonly retries: RetryQueue;
+  /** Isolation's parts waiting for the gate; each already holds its failed batch's partition. */
+  private readonly parts: Array<{ part: Batch<I, O>; go: (admitted: boolean) => void }> = [];
   private turnScheduled = false;
   private pumping = false;
   private closing: Promise<void> | undefined;
@@ -422,7 +424,13 @@ export class Batcher<I, O> implements Isolating<I, O> {
     try {
       // A member of a fleet checks its lease before it starts anything (the NATS transport sets this).
       if (this.beforeStart && this.canStart() && (this.dueKeys.length > 0 || this.retries.size > 0)) this.beforeStart();
-      while (this.canStart()) {
+      for (;;) {
+        // Isolation's parts first: a batch that failed inside this loop may have queued some.
+        if (!this.admitParts()) {
+          held = true;
+          break;
+        }
+        if (!this.canStart()) break;
         if (this.retries.size > 0) {
           const again = this.retries.peek() as Batch<I, O> | undefined;
           if (again) {
@@ -455,6 +463,41 @@ export class Batcher<I, O> implements Isolating<I, O> {
       this.pumping = false;
     }
     if (!held) this.gate?.idle();
+  }
+
+  /**
+   * Isolation's waiting parts, first in line (their partition is theirs already): each starts once
+   * the gate admits it. False when the gate holds one back.
+   */
+  private admitParts(): boolean {
+    const parts = this.parts;
+    while (parts.length > 0) {
+      const { part, go } = parts[0];
+      if (this.forced || part.owners.every((d) => d.settled)) {
+        parts.shift();
+        go(false);
+        continue;
+      }
+      if (this.gate!.paused() || !this.gate!.admit(part.cost)) return false;
+      parts.shift();
+      this.gate!.started(part);
+      go(true);
+    }
+    return true;
+  }
+
+  /** @internal Isolation's part starts when the gate lets it, as any batch (see Isolating.admit). */
+  admit(part: Batch<I, O>): true | Promise<boolean> {
+    if (!this.gate) return true;
+    return new Promise((go) => {
+      this.parts.push({ part, go });
+      this.pump();
+    });
+  }
+
+  /** @internal */
+  partDone(part: Batch<I, O>): void {
+    this.gate?.finished(part);
   }
 
   /** Whether another batch may start now: a partition is free, and no retryAfterMs pause holds every start. */
@@ -542,6 +585,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
     }
     if (this.options.isolateFailures && batch.owners.filter((d) => !d.settled).length > 1) {
       this.record(batch, true, error);
+      // Its execution is over: its place in the rate limit's window runs out while the parts wait.
+      this.gate?.finished(batch);
       void bisect(this, batch, error).then(() => this.release(batch, undefined));
       return;
     }
@@ -676,6 +721,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     const error = () => new ServingShutdownError(messages.shutdownDeadline(this.name, timeoutMs));
     for (const key of this.keys.values()) for (const d of key.waiting()) this.fail(d as Dispatch<I, O>, error());
     for (const batch of this.retries.drain()) this.failAll(batch as Batch<I, O>, error());
+    for (const { go } of this.parts.splice(0)) go(false);
     for (const batch of [...this.running]) {
       batch.abort(error());
       this.failAll(batch, error());

@@ -111,7 +111,7 @@ export class RetryableError extends BatchServingError {
   }
 }
 
-type ErrorClass = new (message: string, options?: BatchServingErrorOptions) => BatchServingError;
+type ErrorClass = new (message: string, options?: RetryableErrorOptions) => BatchServingError;
 
 const errorClasses: Record<BatchServingErrorCode, ErrorClass> = {
   SERVING_NOT_FOUND: ServingNotFoundError,
@@ -129,10 +129,13 @@ const errorClasses: Record<BatchServingErrorCode, ErrorClass> = {
   RETRYABLE: RetryableError,
 };
 
-/** Rebuilds an error from its code and message, so that one that crossed a process boundary keeps its class. */
-export function errorFromCode(code: string, message: string): BatchServingError | undefined {
+/**
+ * Rebuilds an error from its code and message, so that one that crossed a process or thread
+ * boundary keeps its class; `options` carries what some classes keep (RetryableError's retryAfterMs).
+ */
+export function errorFromCode(code: string, message: string, options?: RetryableErrorOptions): BatchServingError | undefined {
   const ErrorClass = errorClasses[code as BatchServingErrorCode];
-  return ErrorClass ? new ErrorClass(message) : undefined;
+  return ErrorClass ? new ErrorClass(message, options) : undefined;
 }
 
 export function isBatchServingError(error: unknown): error is BatchServingError {

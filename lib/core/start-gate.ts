@@ -36,9 +36,15 @@ export class StartGate {
     this.wakeAt(until);
   }
 
-  /** Whether a pause holds every start back now. */
+  /**
+   * Whether a pause holds every start back now. A timer can fire up to a millisecond before
+   * performance.now() reaches its time (Node counts timers from the loop's cached clock): the pause
+   * then still holds, and is woken again, or nothing would ever start.
+   */
   paused(): boolean {
-    return this.pausedUntil > preciseClock();
+    if (this.pausedUntil <= preciseClock()) return false;
+    this.wakeAt(this.pausedUntil);
+    return true;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Catch, HttpStatus, Logger, Optional, type ArgumentsHost, type ExceptionFilter } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { throwError, type Observable } from 'rxjs';
-import { BatchServingError, type BatchServingErrorCode } from '../core/errors';
+import { BatchServingError, RetryableError, type BatchServingErrorCode } from '../core/errors';
 import { LOGGER_CONTEXT } from './nest.constants';
 import { ServingNameTakenError } from './serving-name-taken.error';
 
@@ -13,6 +13,10 @@ export const HTTP_STATUS_BY_CODE: Readonly<Partial<Record<BatchServingErrorCode,
   SERVING_SHUTDOWN: HttpStatus.SERVICE_UNAVAILABLE,
   SERVING_UNAVAILABLE: HttpStatus.SERVICE_UNAVAILABLE,
   DISPATCH_TIMEOUT: HttpStatus.GATEWAY_TIMEOUT,
+  // A single value the provider refused as too large, even alone: the client sent too much.
+  BATCH_TOO_LARGE: HttpStatus.PAYLOAD_TOO_LARGE,
+  // A failure worth another try: with Retry-After when the provider said when.
+  RETRYABLE: HttpStatus.SERVICE_UNAVAILABLE,
 });
 
 /** The body of an HTTP error answered by BatchServingExceptionFilter. */
@@ -24,7 +28,8 @@ export interface BatchServingErrorBody {
 
 /**
  * Optional: answers a `BatchServingError` thrown by a route with its HTTP status (see
- * HTTP_STATUS_BY_CODE) and `{ statusCode, code, message }`. A 500 says only "Internal server
+ * HTTP_STATUS_BY_CODE) and `{ statusCode, code, message }`; a `RetryableError` with `retryAfterMs`
+ * also sets `Retry-After` (whole seconds, rounded up). A 500 says only "Internal server
  * error" and logs the error, as Nest does for unknown errors: a failed batch's message carries
  * whatever the model threw, which is not for clients. Register it with
  * `{ provide: APP_FILTER, useClass: BatchServingExceptionFilter }`, `@UseFilters()`, or
@@ -42,12 +47,25 @@ export class BatchServingExceptionFilter implements ExceptionFilter<BatchServing
     const body = publicErrorBody(error);
     const response: unknown = host.switchToHttp().getResponse();
     const adapter = this.adapterHost?.httpAdapter;
-    if (adapter) adapter.reply(response, body, body.statusCode);
-    else (response as { status(code: number): { json(body: unknown): void } }).status(body.statusCode).json(body);
+    const retryAfter = retryAfterSeconds(error);
+    if (adapter) {
+      if (retryAfter !== undefined) adapter.setHeader(response, 'Retry-After', retryAfter);
+      adapter.reply(response, body, body.statusCode);
+    } else {
+      const express = response as { setHeader(name: string, value: string): void; status(code: number): { json(body: unknown): void } };
+      if (retryAfter !== undefined) express.setHeader('Retry-After', retryAfter);
+      express.status(body.statusCode).json(body);
+    }
   }
 }
 
 const logger = new Logger(LOGGER_CONTEXT);
+
+/** `Retry-After` in whole seconds, rounded up so that a client never comes back too early. */
+function retryAfterSeconds(error: BatchServingError): string | undefined {
+  const ms = error instanceof RetryableError ? error.retryAfterMs : undefined;
+  return ms !== undefined && Number.isFinite(ms) && ms >= 0 ? String(Math.ceil(ms / 1000)) : undefined;
+}
 
 /**
  * What a client is told of `error`: its status and code, and its message unless it is a 500,

@@ -154,8 +154,6 @@ async function run(s: Scenario): Promise<void> {
   const budgets: Partial<ServingOptions> = { maxBatchCost: s.maxBatchCost, rateLimit: s.rateLimit, retry: s.retry };
   // With costs, a budget under the rate limit's cost (a configuration rule).
   if (s.rateLimit?.cost !== undefined && (s.maxBatchCost ?? 0) > s.rateLimit.cost) budgets.maxBatchCost = s.rateLimit.cost;
-  // Isolation re-runs a failed batch's parts on its partition, outside the rate limit's gate.
-  if (s.isolateFailures) budgets.rateLimit = undefined;
   const serving: RunningServing<number, number> = BatchServing.start(s.keyed ? definition.batchKey((v: number) => String(v % 2)) : definition, {
     ...budgets,
     name: 'prop',

@@ -133,4 +133,45 @@ describe('a rate limit (rateLimit)', () => {
     expect(running.stats().throttledMs).toBe(0);
     await running.close('drain', 1000);
   });
+  it("counts isolateFailures' re-runs as batch starts: the bisection waits for the limit like any batch", async () => {
+    const starts: Array<{ at: number; values: number[]; cost: number }> = [];
+    const serving = BatchServing.new((values: number[], ctx) => {
+      starts.push({ at: Date.now(), values: [...values], cost: ctx.cost });
+      if (values.includes(3)) throw new Error('3 is poison');
+      return values;
+    });
+    const running = BatchServing.start(serving, { batchSize: 4, batchTimeout: 5, isolateFailures: true, rateLimit: { per: 1000, batches: 1 } });
+    const t0 = Date.now();
+    const results = [1, 2, 3, 4].map((v) => track(running.dispatch(v)));
+    await advance(5000);
+    // Each re-run waits until the one before it has left the window (`per` ms after it finished).
+    expect(starts.map((s) => [s.at - t0, s.values])).toEqual([
+      [0, [1, 2, 3, 4]],
+      [1000, [1, 2]],
+      [2000, [3, 4]],
+      [3000, [3]],
+      [4000, [4]],
+    ]);
+    expect(busiestWindow(starts, 1000).batches).toBe(1);
+    expect(results.map((r) => r.state)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(running.stats().throttledMs).toBe(4000);
+    await running.close('drain', 1000);
+  });
+
+  it('drops a re-run held by the limit whose callers all timed out: it never runs', async () => {
+    const starts: number[][] = [];
+    const serving = BatchServing.new((values: number[]) => {
+      starts.push([...values]);
+      if (values.includes(3)) throw new Error('3 is poison');
+      return values;
+    });
+    const running = BatchServing.start(serving, { batchSize: 4, batchTimeout: 5, isolateFailures: true, rateLimit: { per: 1000, batches: 1 } });
+    const short = [1, 2].map((v) => track(running.dispatch(v, { timeout: 500 })));
+    const long = [3, 4].map((v) => track(running.dispatch(v)));
+    await advance(5000);
+    expect(short.map((r) => (r.error as Error | undefined)?.name)).toEqual(['DispatchTimeoutError', 'DispatchTimeoutError']);
+    expect(starts).toEqual([[1, 2, 3, 4], [3, 4], [3], [4]]);
+    expect(long.map((r) => r.state)).toEqual(['rejected', 'fulfilled']);
+    await running.close('drain', 1000);
+  });
 });

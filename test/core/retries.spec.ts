@@ -233,3 +233,22 @@ describe('retries (retry)', () => {
     expect(calls).toHaveLength(1);
   });
 });
+
+describe('the pause of retryAfterMs, on real timers', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('ends even when its timer fires before performance.now() reaches its end, as a Node timer may', async () => {
+    const realNow = performance.now.bind(performance);
+    const running = BatchServing.start(
+      BatchServing.new((values: number[], ctx) => {
+        if (ctx.attempt > 1) return values;
+        // Once the pause is set, the clock reads 5 ms behind the timers, as when the loop's cached time was late.
+        setImmediate(() => jest.spyOn(performance, 'now').mockImplementation(() => realNow() - 5));
+        throw new RetryableError('429', { retryAfterMs: 20 });
+      }),
+      { batchSize: 1, batchTimeout: 0, retry: { attempts: 2 } },
+    );
+    await expect(running.dispatch(1)).resolves.toBe(1);
+    await running.close('drain', 1000);
+  });
+});

@@ -6,6 +6,8 @@ import { Observable } from 'rxjs';
 import {
   BatchExecutionError,
   BatchServingClient,
+  BatchTooLargeError,
+  RetryableError,
   BatchServingErrorCode,
   BatchServingExceptionFilter,
   BatchServingModule,
@@ -35,6 +37,7 @@ class EmbedServing {
       await gate.promise;
     }
     if (texts.includes('crash')) throw new Error('CUDA out of memory at 0xdeadbeef');
+    if (texts.includes('huge')) throw new BatchTooLargeError('413 from the provider: 9000 tokens, the cap is 8192');
     return texts.map((t) => [t.length]);
   }
 }
@@ -49,6 +52,11 @@ class EmbedController {
   @Post('embed')
   one(@Body('text') text: string, @Body('timeout') timeout?: number): Promise<number[]> {
     return this.embed.dispatch(text, { timeout });
+  }
+
+  @Post('embed/quota-spent')
+  quotaSpent(@Body('retryAfterMs') retryAfterMs?: number): never {
+    throw new RetryableError('the provider quota is spent', { retryAfterMs });
   }
 
   @Get('serving/:name')
@@ -123,6 +131,18 @@ describe('Through a real HTTP application', () => {
     gate.resolve();
     expect((await held).status).toBe(201);
     expect(await Promise.all(queued)).toEqual([[1], [1]]);
+  });
+
+  it('maps BATCH_TOO_LARGE to 413: a single value the batch function refused as too large, even alone', async () => {
+    const response = await http.post('/embed').send({ text: 'huge' }).expect(413);
+    expect(response.body).toEqual({ statusCode: 413, code: 'BATCH_TOO_LARGE', message: expect.stringContaining('9000 tokens, the cap is 8192') });
+  });
+
+  it('maps RETRYABLE to 503, with Retry-After in whole seconds (rounded up) when retryAfterMs is known', async () => {
+    const paused = await http.post('/embed/quota-spent').send({ retryAfterMs: 1500 }).expect(503);
+    expect([paused.headers['retry-after'], paused.body]).toEqual(['2', { statusCode: 503, code: 'RETRYABLE', message: 'the provider quota is spent' }]);
+    const unknown = await http.post('/embed/quota-spent').send({}).expect(503);
+    expect(unknown.headers['retry-after']).toBeUndefined();
   });
 
   it('answers a failed batch with 500 and a generic message: what the model threw is logged, not sent', async () => {
@@ -201,6 +221,8 @@ describe('BatchServingExceptionFilter', () => {
     ['DISPATCH_TIMEOUT', 504],
     ['SERVING_SHUTDOWN', 503],
     ['SERVING_UNAVAILABLE', 503],
+    ['BATCH_TOO_LARGE', 413],
+    ['RETRYABLE', 503],
     ['BATCH_FAILED', 500],
     ['RESULT_LENGTH_MISMATCH', 500],
     ['DISPATCH_ABORTED', 500],
@@ -218,6 +240,15 @@ describe('BatchServingExceptionFilter', () => {
     logged.mockRestore();
     expect(sent).toEqual([{ status, body: { statusCode: status, code, message: status === 500 ? 'Internal server error' : 'what happened' } }]);
     expect(HTTP_STATUS_BY_CODE[code] ?? 500).toBe(status);
+  });
+
+  it('sets Retry-After through the Express response when it has no HttpAdapterHost', () => {
+    const headers: Array<[string, string]> = [];
+    const sent: number[] = [];
+    const response = { setHeader: (name: string, value: string) => headers.push([name, value]), status: (s: number) => ({ json: () => sent.push(s) }) };
+    const host = { getType: () => 'http', switchToHttp: () => ({ getResponse: () => response }) };
+    new BatchServingExceptionFilter().catch(new RetryableError('429', { retryAfterMs: 30_000 }), host as never);
+    expect([headers, sent]).toEqual([[['Retry-After', '30']], [503]]);
   });
 
   it('gives the error back as thrown outside HTTP', (done) => {

@@ -126,6 +126,7 @@ function moveOutputs(outputs, emitted) {
  */
 function toWire(error) {
   if (!(error instanceof Error)) return { workerError: true, name: 'Error', message: String(error) };
-  const { name, message, stack, code, hook } = error;
-  return { workerError: true, name, message, stack, code, hook };
+  const { name, message, stack, code, hook, retryAfterMs } = error;
+  // retryAfterMs: a RetryableError's pause, which the retry policy on the serving's side reads.
+  return { workerError: true, name, message, stack, code, hook, retryAfterMs: typeof retryAfterMs === 'number' ? retryAfterMs : undefined };
 }

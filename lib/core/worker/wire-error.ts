@@ -7,6 +7,8 @@ export interface WireError {
   message: string;
   stack?: string;
   code?: unknown;
+  /** A RetryableError's `retryAfterMs`. */
+  retryAfterMs?: number;
 }
 
 export function isWireError(value: unknown): value is WireError {
@@ -15,10 +17,11 @@ export function isWireError(value: unknown): value is WireError {
 
 /**
  * The error again, on this side: one of ours keeps its class (an UnknownHookError thrown by
- * ctx.emit in the thread), any other keeps its name, message, stack and code.
+ * ctx.emit in the thread; a RetryableError with its retryAfterMs, or a BatchTooLargeError, which
+ * the retry policy reads), any other keeps its name, message, stack and code.
  */
 export function fromWire(wire: WireError): Error {
-  const ours = typeof wire.code === 'string' && wire.name.endsWith('Error') ? errorFromCode(wire.code, wire.message) : undefined;
+  const ours = typeof wire.code === 'string' && wire.name.endsWith('Error') ? errorFromCode(wire.code, wire.message, { retryAfterMs: wire.retryAfterMs }) : undefined;
   const error = ours ?? new Error(wire.message);
   if (!ours) error.name = wire.name;
   if (wire.stack) error.stack = wire.stack;
