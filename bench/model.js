@@ -19,6 +19,9 @@
  * tick) before each round starts. p99 is over ticks, not time: an inline round is one long tick
  * among a few, so the blocked share is the figure that says how much of the time a request waits.
  *
+ * Cores held: the process's CPU time over the round's wall time; 2 partitions can only reach 2x of
+ * 1 when they hold 2 cores (bench/model-scaling.js runs the model on bare threads, for comparison).
+ *
  * Every contender embeds the same texts, after a warm-up pass; medians of `--rounds` rounds, the
  * contenders taking turns round by round.
  * `npm run bench:model` (builds the package and the sample app first).
@@ -61,12 +64,14 @@ async function round(running, values) {
   histogram.enable();
   await sleep(5); // primes the histogram: its first tick is not a sample, only a start
   const stalls = stallRecorder();
+  const cpu = process.cpuUsage(); // the whole process: main thread and worker threads
   const start = performance.now();
   await Promise.all(texts(values).map((t) => running.dispatch(t)));
   const end = performance.now();
+  const used = process.cpuUsage(cpu);
   await sleep(5); // the stall that ends the round is recorded at the next tick
   histogram.disable();
-  return { rate: values / ((end - start) / 1000), p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, blocked: stalls.stop(end, 10) / (end - start) };
+  return { rate: values / ((end - start) / 1000), p99: histogram.percentile(99) / 1e6, max: histogram.max / 1e6, blocked: stalls.stop(end, 10) / (end - start), cores: (used.user + used.system) / 1e3 / (end - start) };
 }
 
 async function main() {
@@ -99,14 +104,14 @@ async function main() {
   await Promise.all(runnings.map((running) => running.close('drain', 10_000)));
   const results = contenders.map(([name], c) => {
     const m = (field) => median(samples[c].map((s) => s[field]));
-    return { name, rate: m('rate'), p99: m('p99'), max: m('max'), blocked: m('blocked') };
+    return { name, rate: m('rate'), p99: m('p99'), max: m('max'), blocked: m('blocked'), cores: m('cores') };
   });
   const [unbatched, one, two, inline] = results;
   console.log(`${machine()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${rounds} rounds of ${values} short texts\n`);
   console.log(
     table([
-      ['contender', 'values/s', 'event-loop p99 (ms)', 'max (ms)', 'time in stalls > 10 ms'],
-      ...results.map((r) => [r.name, r.rate.toFixed(1), r.p99.toFixed(1), r.max.toFixed(1), `${(r.blocked * 100).toFixed(0)}%`]),
+      ['contender', 'values/s', 'cores held', 'event-loop p99 (ms)', 'max (ms)', 'time in stalls > 10 ms'],
+      ...results.map((r) => [r.name, r.rate.toFixed(1), r.cores.toFixed(2), r.p99.toFixed(1), r.max.toFixed(1), `${(r.blocked * 100).toFixed(0)}%`]),
     ]),
   );
   console.log(`\nbatching vs no batching: ${(one.rate / unbatched.rate).toFixed(2)}x (goal >= 2.5x)`);
