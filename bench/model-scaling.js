@@ -9,6 +9,11 @@
  * CPU-second whether a second thread makes each unit dearer (memory bandwidth, shared caches) or
  * only finds no free core (other processes): the latter leaves units per CPU-second unchanged.
  *
+ * Run it also as `node --single-threaded bench/model-scaling.js`: with default flags one model
+ * thread holds about 1.1 cores (V8's background threads work next to it) and two reach about 1.65x;
+ * with no background tasks one holds 1.0 and two about 1.87x (BENCHMARKS.md, after the merge).
+ * Needs the sample app built (`npm run bench:build`).
+ *
  *   node bench/model-scaling.js [--quick] [--rounds N] [--batches N]
  */
 const os = require('node:os');
