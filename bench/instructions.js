@@ -8,8 +8,12 @@
  * concurrent compiler or GC threads, no random hashing). Each contender runs twice, with a warm-up
  * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
  * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
- * On a loaded machine they still wandered by up to 20% for one build (BENCHMARKS.md, 2026-12-01):
- * count both builds several times, back to back, and compare medians.
+ * --predictable-gc-schedule fixes V8's heap growing and turns off the memory reducer, whose
+ * decisions otherwise follow GC and mutator speeds measured in wall-clock time (which callgrind's
+ * slowdown and the machine's load change). Counts of one build then agree to within 0.001% from run
+ * to run at load 4 to 9 (BENCHMARKS.md, "Figures after the merge"). The flag makes collections more
+ * frequent (new space fixed at 8 MB, where it grows to 32 MB without), so counts are higher: compare
+ * counts made with the same flags only.
  *
  *   node bench/instructions.js [--values N] [--only ours,client,ref,dataloader,bare]
  *   (about half a minute per contender; needs valgrind)
@@ -130,6 +134,10 @@ function count(contender, n) {
     '--predictable',
     '--hash-seed=1',
     '--random-seed=1',
+    // Fixes V8's heap growing and turns off its memory reducer and idle-time collection: without
+    // it, heap growth follows the measured GC and mutator speeds, in wall-clock time that
+    // callgrind's 50x slowdown and the machine's load change, and so the number of collections.
+    '--predictable-gc-schedule',
     __filename,
     '--child',
     contender,

@@ -1,7 +1,10 @@
 'use strict';
 /*
  * GET /search of the sample app, on the real model: latency p50/p99 of sequential queries, idle
- * and while an indexing job of the whole corpus runs on the same `embed` serving.
+ * and while an indexing job of the whole corpus runs on the same `embed` serving; each with the
+ * app's search priority (10, over indexing's 0) and again with the search's priority set to 0, to
+ * show what priority buys. The second is the app unchanged but for its BatchServingClient, whose
+ * dispatch this bench wraps to pass priority 0 (what the app did before priority existed).
  *
  * The app runs in this process (the compiled sample app, port 0, a temporary data directory); the
  * corpus is indexed once first, so that every query searches 230 documents or more.
@@ -15,6 +18,7 @@ const path = require('node:path');
 const { NestFactory } = require('@nestjs/core');
 const { AppModule } = require('../sample-app/dist/app.module');
 const { readCorpus } = require('../sample-app/dist/search/corpus');
+const { BatchServingClient } = require('../dist');
 const { percentile, table, machine, numberArg, runMain } = require('./lib/report');
 
 const QUERIES = ['cats asleep in the sun', 'share prices fell', 'rockets and planets', 'how to bake bread', 'a slow database query'];
@@ -55,22 +59,29 @@ async function main() {
     await finished(`${base}${first.events}`);
     await latencies(base, 5); // warm-up
 
-    const idle = await latencies(base, queries);
-    // Under load: the corpus again, four times over (920 documents), indexing while the queries run.
-    const job = await post(`${base}/index-jobs`, { userId: 'bulk', documents: [...corpus, ...corpus, ...corpus, ...corpus] });
-    const indexing = finished(`${base}${job.events}`);
-    const busy = await latencies(base, queries);
-    const jobStillRan = await Promise.race([indexing.then(() => false), new Promise((r) => setTimeout(() => r(true), 0))]);
-    await indexing;
+    // Without priority: every dispatch of the app at priority 0, searches and indexing alike.
+    const client = app.get(BatchServingClient);
+    const dispatch = client.dispatch;
+    const withPriority = (on) => (client.dispatch = on ? dispatch : (name, value, options) => dispatch.call(client, name, value, { ...options, priority: 0 }));
+
+    const rows = [];
+    for (const on of [true, false]) {
+      withPriority(on);
+      const label = on ? 'search at priority 10' : 'search at priority 0';
+      const idle = await latencies(base, queries);
+      // Under load: the corpus again, four times over (920 documents), indexing while the queries run.
+      const job = await post(`${base}/index-jobs`, { userId: 'bulk', documents: [...corpus, ...corpus, ...corpus, ...corpus] });
+      const indexing = finished(`${base}${job.events}`);
+      const busy = await latencies(base, queries);
+      const jobStillRan = await Promise.race([indexing.then(() => false), new Promise((r) => setTimeout(() => r(true), 0))]);
+      await indexing;
+      rows.push([`${label}, idle`, percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1)]);
+      rows.push([`${label}, during an indexing job of 920 documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1)]);
+    }
+    withPriority(true);
 
     console.log(`${machine()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${queries} sequential queries, k 5\n`);
-    console.log(
-      table([
-        ['GET /search', 'p50 (ms)', 'p99 (ms)'],
-        ['idle', percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1)],
-        [`during an indexing job of 920 documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1)],
-      ]),
-    );
+    console.log(table([['GET /search', 'p50 (ms)', 'p99 (ms)'], ...rows]));
   } finally {
     await app.close();
     fs.rmSync(dataDir, { recursive: true, force: true });
