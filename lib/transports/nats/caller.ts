@@ -283,8 +283,26 @@ export class Caller {
   }
 
   private retry(call: RemoteCall, refusal: BatchServingError | undefined): void {
-    if (call.tries >= MAX_TRIES) return this.fail(call, refusal ?? new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
-    this.route(call, undefined, refusal);
+    if (refusal) {
+      if (call.tries >= MAX_TRIES) return this.fail(call, refusal);
+      return this.route(call, undefined, refusal);
+    }
+    // "No responders": nobody received it, so it may go again, anywhere.
+    const member = call.tries < MAX_TRIES ? this.membership.pick(call.name, call.tried, false) : undefined;
+    if (member !== undefined) return this.route(call, member);
+    // Every member tried answered "no responders": what a failover gives while subscriptions move
+    // between the servers of a cluster. Send it again each heartbeat, to whichever members have
+    // announced themselves by then (the "no responders" took them out of the group; one that is
+    // gone does not come back), for at most memberTimeout.
+    const now = performance.now();
+    call.unheardSince ??= now;
+    if (now - call.unheardSince >= this.memberTimeout) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
+    call.tried = undefined;
+    call.tries = Math.min(call.tries, MAX_TRIES - 1);
+    const again = setTimeout(() => {
+      if (!call.settled) this.retry(call, undefined);
+    }, this.heartbeatInterval);
+    again.unref();
   }
 
   private nobody(call: RemoteCall): BatchServingError {
