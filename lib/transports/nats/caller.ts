@@ -287,18 +287,18 @@ export class Caller {
       if (call.tries >= MAX_TRIES) return this.fail(call, refusal);
       return this.route(call, undefined, refusal);
     }
-    // "No responders": nobody received it, so it may go again, anywhere.
-    const member = call.tries < MAX_TRIES ? this.membership.pick(call.name, call.tried, false) : undefined;
+    // "No responders": nobody received it, so it may go again, anywhere, within MAX_TRIES.
+    if (call.tries >= MAX_TRIES) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
+    const member = this.membership.pick(call.name, call.tried, false);
     if (member !== undefined) return this.route(call, member);
-    // Every member tried answered "no responders": what a failover gives while subscriptions move
-    // between the servers of a cluster. Send it again each heartbeat, to whichever members have
-    // announced themselves by then (the "no responders" took them out of the group; one that is
-    // gone does not come back), for at most memberTimeout.
+    // Every member tried answered "no responders", with tries left: what a failover gives while
+    // subscriptions move between the servers of a cluster. The next try waits until a member has
+    // announced itself again (the "no responders" took them out of the group; one that is gone
+    // does not come back), checked each heartbeat, for at most memberTimeout.
     const now = performance.now();
     call.unheardSince ??= now;
     if (now - call.unheardSince >= this.memberTimeout) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
     call.tried = undefined;
-    call.tries = Math.min(call.tries, MAX_TRIES - 1);
     const again = setTimeout(() => {
       if (!call.settled) this.retry(call, undefined);
     }, this.heartbeatInterval);

@@ -28,7 +28,7 @@ export class RemoteCall {
   seq = 0;
   tries = 0;
   tried: string[] | undefined;
-  /** Since when every member tried answered "no responders" (a failover): it is sent again each heartbeat, for at most memberTimeout. */
+  /** Since when every member tried answered "no responders" (a failover): its next try waits for a member to announce itself, for at most memberTimeout. */
   unheardSince: number | undefined = undefined;
   deadlineAt = Infinity;
   /** Last time anything was heard of it; an audit asks about it after memberTimeout of silence. */
