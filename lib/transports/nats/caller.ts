@@ -289,15 +289,17 @@ export class Caller {
     }
     // "No responders": nobody received it, so it may go again, anywhere, within MAX_TRIES.
     if (call.tries >= MAX_TRIES) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
-    const member = this.membership.pick(call.name, call.tried, false);
-    if (member !== undefined) return this.route(call, member);
     // Every member tried answered "no responders", with tries left: what a failover gives while
-    // subscriptions move between the servers of a cluster. The next try waits until a member has
-    // announced itself again (the "no responders" took them out of the group; one that is gone
-    // does not come back), checked each heartbeat, for at most memberTimeout.
+    // subscriptions move between the servers of a cluster (about half a second here). The next try
+    // waits half a memberTimeout, then until a member has announced itself again (the "no
+    // responders" took them out of the group; one that is gone does not come back), checked each
+    // heartbeat, for at most memberTimeout.
     const now = performance.now();
+    const waited = call.unheardSince === undefined ? 0 : now - call.unheardSince;
+    const member = call.unheardSince === undefined || waited >= this.memberTimeout / 2 ? this.membership.pick(call.name, call.tried, false) : undefined;
+    if (member !== undefined) return this.route(call, member);
     call.unheardSince ??= now;
-    if (now - call.unheardSince >= this.memberTimeout) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
+    if (waited >= this.memberTimeout) return this.fail(call, new ServingUnavailableError(messages.noneAccepted(call.name, call.tries)));
     call.tried = undefined;
     const again = setTimeout(() => {
       if (!call.settled) this.retry(call, undefined);
