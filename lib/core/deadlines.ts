@@ -1,5 +1,6 @@
 import { Fifo } from './fifo';
-import { MAX_TIMER_MS, preciseClock } from './clock';
+import { preciseClock } from './clock';
+import { WakeTimer } from './wake-timer';
 
 /** What can have a deadline: a local dispatch, or a remote call of a transport. */
 export interface Expiring {
@@ -13,8 +14,7 @@ export interface Expiring {
  */
 export class DeadlineQueue<T extends Expiring> {
   private readonly lanes = new Map<number, Fifo<{ at: number; item: T }>>();
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly timer = new WakeTimer(() => this.fire());
 
   constructor(private readonly expire: (item: T, timeoutMs: number) => void) {}
 
@@ -29,19 +29,10 @@ export class DeadlineQueue<T extends Expiring> {
     // The precise clock: a turn may have run long before this dispatch, and its deadline counts from now.
     const at = preciseClock() + timeoutMs;
     lane.push({ at, item });
-    if (at < this.timerAt) this.arm(at);
-  }
-
-  private arm(at: number): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    // A delay above setTimeout's 2^31-1 ms would fire at once; fire() re-arms until the deadline.
-    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - preciseClock()))));
+    this.timer.wakeAt(at);
   }
 
   private fire(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
     const now = preciseClock();
     let next = Infinity;
     for (const [timeoutMs, lane] of this.lanes) {
@@ -56,13 +47,11 @@ export class DeadlineQueue<T extends Expiring> {
       if (head) next = Math.min(next, head.at);
       else this.lanes.delete(timeoutMs);
     }
-    if (next !== Infinity) this.arm(next);
+    if (next !== Infinity) this.timer.wakeAt(next);
   }
 
   clear(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.clear();
     this.lanes.clear();
   }
 }

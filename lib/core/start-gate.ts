@@ -1,4 +1,5 @@
-import { MAX_TIMER_MS, preciseClock } from './clock';
+import { preciseClock } from './clock';
+import { WakeTimer } from './wake-timer';
 import type { RateLimit } from './options';
 import { RateLimiter, type RateEntry } from './rate-limiter';
 
@@ -12,8 +13,7 @@ export class StartGate {
   readonly limiter: RateLimiter | undefined;
   /** `retryAfterMs` asked for a pause of the whole serving until then (preciseClock ms). */
   private pausedUntil = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly timer = new WakeTimer(() => this.reopen());
   /** Since when the rate limit has held a batch back, or undefined. */
   private heldSince: number | undefined;
   private heldMs = 0;
@@ -33,7 +33,7 @@ export class StartGate {
     const until = preciseClock() + ms;
     if (until <= this.pausedUntil) return;
     this.pausedUntil = until;
-    this.wakeAt(until);
+    this.timer.wakeAt(until);
   }
 
   /**
@@ -43,7 +43,7 @@ export class StartGate {
    */
   paused(): boolean {
     if (this.pausedUntil <= preciseClock()) return false;
-    this.wakeAt(this.pausedUntil);
+    this.timer.wakeAt(this.pausedUntil);
     return true;
   }
 
@@ -62,7 +62,7 @@ export class StartGate {
     const delay = limiter.delay(cost, now);
     if (delay > 0) {
       this.heldSince ??= now;
-      if (delay !== Infinity) this.wakeAt(now + delay);
+      if (delay !== Infinity) this.timer.wakeAt(now + delay);
       return false;
     }
     this.release(now);
@@ -103,28 +103,12 @@ export class StartGate {
   }
 
   close(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerAt = Infinity;
+    this.timer.clear();
   }
 
   private release(now: number): void {
     if (this.heldSince === undefined) return;
     this.heldMs += now - this.heldSince;
     this.heldSince = undefined;
-  }
-
-  private wakeAt(at: number): void {
-    if (this.timer !== undefined && this.timerAt <= at) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timerAt = at;
-    // Whole milliseconds, rounded up: a timer that fires a fraction early would find the gate still shut.
-    this.timer = setTimeout(() => this.fire(), Math.min(MAX_TIMER_MS, Math.max(0, Math.ceil(at - preciseClock()))));
-  }
-
-  private fire(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
-    this.reopen();
   }
 }
