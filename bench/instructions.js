@@ -138,6 +138,10 @@ function count(contender, n) {
     // it, heap growth follows the measured GC and mutator speeds, in wall-clock time that
     // callgrind's 50x slowdown and the machine's load change, and so the number of collections.
     '--predictable-gc-schedule',
+    // Incremental marking paces its steps by the time since marking began (wall clock), so a
+    // callgrind run slowed by load marks in other steps: counts of one build moved by 5-20% when
+    // two ran side by side (2026-12, load 3 to 4). Marking all at once removes that input.
+    '--no-incremental-marking',
     __filename,
     '--child',
     contender,
