@@ -5,9 +5,14 @@
  *
  * Wall-clock figures on a shared machine wander by 10-30% from run to run; instruction counts do
  * not, once V8 is made deterministic (--single-threaded --predictable and fixed seeds: no
- * concurrent compiler or GC threads, no random hashing). Each contender runs twice, with a warm-up
- * only and with the warm-up plus N values; the difference divided by N leaves out start-up and JIT
- * warm-up. Use it to compare two builds of the core: a change worth making moves this figure.
+ * concurrent compiler or GC threads, no random hashing). Each contender runs three times: with a
+ * warm-up only, with the warm-up plus N values and plus 2N. "N values" is the second count less the
+ * first, over N: it leaves out start-up, but not what the measured run pays once (the warm-up's
+ * serving closed and a second one started: code that V8 compiled for the first is thrown away and
+ * compiled again, and the values before that run slower). That part moves with V8's inlining
+ * choices: moving a cold branch out of a method moved it by 5% (BENCHMARKS.md). "steady" is the
+ * third count less the second, over N: the cost of one more value once everything is compiled.
+ * Use it to compare two builds of the core: a change worth making moves both figures.
  * --predictable-gc-schedule fixes V8's heap growing and turns off the memory reducer, whose
  * decisions otherwise follow GC and mutator speeds measured in wall-clock time (which callgrind's
  * slowdown and the machine's load change). Counts of one build then agree to within 0.001% from run
@@ -168,17 +173,21 @@ async function parent(n, only) {
     process.exit(1);
   }
   const results = {};
-  // Two cores: run a contender's two counts side by side; counts do not depend on load.
+  const slopes = {};
+  // Counts do not depend on load: a contender's three counts run side by side.
   for (const contender of only ?? Object.keys(contenders)) {
-    const [base, full] = await Promise.all([count(contender, 0), count(contender, n)]);
+    const [base, full, twice] = await Promise.all([count(contender, 0), count(contender, n), count(contender, 2 * n)]);
     results[contender] = (full - base) / n;
-    process.stderr.write(`${contender}: ${results[contender].toFixed(0)} instructions/value\n`);
+    slopes[contender] = (twice - full) / n;
+    process.stderr.write(`${contender}: ${results[contender].toFixed(0)} instructions/value, ${slopes[contender].toFixed(0)} steady\n`);
   }
-  console.log(`\ninstructions per value (callgrind, ${n.toLocaleString('en-US')} values after a ${WARMUP.toLocaleString('en-US')}-value warm-up)`);
-  for (const [contender, ipv] of Object.entries(results)) {
-    const ratio = results.dataloader ? `   ${(ipv / results.dataloader).toFixed(2)}x DataLoader` : '';
-    console.log(`${contender.padEnd(12)} ${ipv.toFixed(0).padStart(6)}${ratio}`);
+  console.log(`\ninstructions per value (callgrind, after a ${WARMUP.toLocaleString('en-US')}-value warm-up)`);
+  console.log(`${''.padEnd(12)} ${'N values'.padStart(9)} ${'steady'.padStart(7)}`);
+  for (const contender of Object.keys(results)) {
+    const ratio = (of) => (of.dataloader ? `  ${(of[contender] / of.dataloader).toFixed(2)}x` : '');
+    console.log(`${contender.padEnd(12)} ${results[contender].toFixed(0).padStart(9)} ${slopes[contender].toFixed(0).padStart(7)}${ratio(results)}${ratio(slopes)}`);
   }
+  console.log(`(N = ${n.toLocaleString('en-US')}: (count(warm-up + N) - count(warm-up)) / N; steady: (count(warm-up + 2N) - count(warm-up + N)) / N; ratios: to DataLoader, N then steady)`);
 }
 
 const argv = process.argv.slice(2);
