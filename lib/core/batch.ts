@@ -48,8 +48,11 @@ export function writeSlice(into: SliceLayout, slice: number, owner: BatchOwner, 
   if (start === 0 && count === 1) {
     if (into.starts) (into.starts[slice] = 0), (into.counts![slice] = 1);
     into.values[into.size++] = owner.end === 1 ? owner.value : owner.values[0];
-    return;
-  }
+  } else writeStretch(into, slice, owner, start, count);
+}
+
+/** `writeSlice` of anything but one whole one-value dispatch: apart, to keep the common path small. */
+function writeStretch(into: SliceLayout, slice: number, owner: BatchOwner, start: number, count: number): void {
   if (!into.starts) {
     into.starts = new Array(slice + 1).fill(0);
     into.counts = new Array(slice + 1).fill(1);

@@ -126,18 +126,25 @@ export class Batcher<I, O> implements Isolating<I, O> {
    * checked (a safe integer).
    */
   submit(d: Dispatch<I, O>, timeout: number | undefined, signal?: AbortSignal, priority = 0): void {
-    if (this.state !== 'running') return this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
     const n = d.end;
-    if (n === 0) return this.settle(d, [], 0);
-    if (this.queued + n > this.options.maxQueueSize) {
-      return this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
-    }
+    if (this.state !== 'running' || n === 0 || this.queued + n > this.options.maxQueueSize) return this.refuse(d, n);
     if (signal && !this.watchSignal(d, signal)) return;
     d.enqueuedAt = turnStamp();
     if (priority !== 0) this.prioritized = true;
     if (this.plain) this.enqueue(this.defaultQueue, d, n, priority);
     else if (!this.enqueueSpread(d, priority)) return;
     if (timeout !== undefined) this.deadlines.add(d, timeout);
+  }
+
+  /**
+   * What `submit` does with a dispatch it does not queue: refuses it (shut down, or over
+   * `maxQueueSize`), or settles it at once (no values). Kept out of `submit`, whose size decides
+   * how much of the dispatch path V8 compiles into one piece.
+   */
+  private refuse(d: Dispatch<I, O>, n: number): void {
+    if (this.state !== 'running') return this.fail(d, new ServingShutdownError(messages.shuttingDown(this.name)));
+    if (n === 0) return this.settle(d, [], 0);
+    this.fail(d, new ServingOverloadedError(messages.overloaded(this.name, this.queued, n, this.options.maxQueueSize)));
   }
 
   /**

@@ -25,6 +25,8 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   private closed: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   private readonly caller: CallerSide;
+  /** validate or mapInputs: `dispatch` takes its longer path (`dispatchWith`). */
+  private readonly preparesInputs: boolean;
   /** The threads of a worker serving, one per partition. */
   private readonly threads: WorkerPartitions | undefined;
   private readonly starting: Promise<void>;
@@ -37,6 +39,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     this.spec = serving.spec as AnySpec;
     checkBudgetsFit(name, options, this.spec.cost !== undefined);
     this.caller = { spec: this.spec, name };
+    this.preparesInputs = Boolean(this.spec.validate || this.spec.mapInputs);
     const { worker } = this.spec;
     this.threads = worker && new WorkerPartitions(name, worker, options.partitions, this.spec.hooks);
     this.batcher = new Batcher({
@@ -67,19 +70,33 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
 
   /** One input, one result. Rejects with a BatchServingError. */
   dispatch(input: In, options?: DispatchOptions): Promise<Out> {
+    // The common call (no options, no validate, no mapInputs) stays this small: as one method
+    // with the others, V8 compiled less of the path into one piece (bench/instructions.js).
+    if (options !== undefined || this.preparesInputs) return this.dispatchWith(input, options);
+    // A shared executor: a closure here costs ~890 instructions per value (bench/instructions.js, 2026-12-01).
+    const promise = new Promise<Out>(captureResolve);
+    const resolve = takeResolve();
+    try {
+      this.batcher.submit(new SingleDispatch(input, undefined, this.caller, resolve), this.options.timeout);
+    } catch (error) {
+      // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
+      resolve(Promise.reject(error));
+    }
+    return promise;
+  }
+
+  /** `dispatch` with options, or for a serving with validate or mapInputs. */
+  private dispatchWith(input: In, options: DispatchOptions | undefined): Promise<Out> {
     const refused = options && checkDispatchOptions(this.name, options);
     if (refused) return Promise.reject(refused);
     const timeout = options?.timeout ?? this.options.timeout;
     if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
-    // A shared executor: a closure here costs ~890 instructions per value (bench/instructions.js, 2026-12-01).
     const promise = new Promise<Out>(captureResolve);
-    const resolve = captured!;
-    captured = undefined;
+    const resolve = takeResolve();
     try {
       if (this.spec.validate) this.check(input);
       this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve), timeout, options?.signal, options?.priority);
     } catch (error) {
-      // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
       resolve(Promise.reject(error));
     }
     return promise;
@@ -262,4 +279,11 @@ let captured: ((value: unknown) => void) | undefined;
 
 function captureResolve(resolve: (value: never) => void): void {
   captured = resolve as (value: unknown) => void;
+}
+
+/** The resolve `captureResolve` just left, taken so that no dispatch keeps another's. */
+function takeResolve(): (value: unknown) => void {
+  const resolve = captured!;
+  captured = undefined;
+  return resolve;
 }
