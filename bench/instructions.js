@@ -15,8 +15,9 @@
  * Use it to compare two builds of the core: a change worth making moves both figures.
  * --predictable-gc-schedule fixes V8's heap growing and turns off the memory reducer, whose
  * decisions otherwise follow GC and mutator speeds measured in wall-clock time (which callgrind's
- * slowdown and the machine's load change). Counts of one build then agree to within 0.001% from run
- * to run at load 4 to 9 (BENCHMARKS.md, "Figures after the merge"). The flag makes collections more
+ * slowdown and the machine's load change); --no-incremental-marking does the same for the marking
+ * steps, which are paced by wall-clock time. With both, counts of one build run side by side agree
+ * to within 0.001% (BENCHMARKS.md, "Instructions per value: incremental marking off..."). The first flag makes collections more
  * frequent (new space fixed at 8 MB, where it grows to 32 MB without), so counts are higher: compare
  * counts made with the same flags only.
  *
