@@ -1,16 +1,15 @@
 'use strict';
 /*
- * The adaptive window's two candidate rules against fixed windows and batchTimeout 0, in one
- * process and one run, contenders interleaved within every round (about 10 s a round).
+ * The adaptive window against fixed windows and batchTimeout 0, in one process and one run,
+ * contenders interleaved within every round (about 8 s a round).
  *
  *   contenders   zero      batchTimeout 0 (a batch per turn)
  *                fixed     batchTimeout 10, window 'fixed'
- *                arrivals  batchTimeout 10, window 'adaptive', the rule on the arrival rate of the key
- *                linear    batchTimeout 10, window 'adaptive', the rule on a linear model of batch time
- *                          (BentoML's idea): close when waiting for the next expected arrival costs
- *                          the values waiting more than the batch it saves
- *                linear+fill  the same, except that a window whose expected arrivals fill a batch before
- *                          the deadline waits (API.md 8: under load that fills batches, as full as fixed)
+ *                adaptive  batchTimeout 10, window 'adaptive'
+ *
+ *   The rules measured for `window: 'adaptive'` before one was kept (BENCHMARKS.md, issue 11) run
+ *   side by side in this file at commit c65cf08: `git checkout c65cf08 && npm run bench:build &&
+ *   node bench/adaptive.js` (arrivals, linear, linear+fill; the last is the rule kept).
  *
  *   lone caller   one caller in a loop, `await dispatch(v)`, identity batch function: latency per
  *                 dispatch (µs). Goal: adaptive p50 within 50 µs of batchTimeout 0.
@@ -28,7 +27,6 @@
  */
 const os = require('node:os');
 const { BatchServing } = require('../dist');
-const { useAdaptiveRule } = require('../dist/core/window');
 const { median, percentile, table, machine, numberArg, revision } = require('./lib/report');
 
 const now = () => performance.now();
@@ -51,15 +49,11 @@ const linearModel = async (values) => {
 const CONTENDERS = {
   zero: { batchTimeout: 0 },
   fixed: { batchTimeout: 10, window: 'fixed' },
-  arrivals: { batchTimeout: 10, window: 'adaptive', rule: 'arrivals' },
-  linear: { batchTimeout: 10, window: 'adaptive', rule: 'linear' },
-  'linear+fill': { batchTimeout: 10, window: 'adaptive', rule: 'linear+fill' },
+  adaptive: { batchTimeout: 10, window: 'adaptive' },
 };
 
 function start(fn, contender, options) {
-  const { rule, ...rest } = CONTENDERS[contender];
-  useAdaptiveRule(rule ?? 'arrivals');
-  return BatchServing.start(BatchServing.new(fn), { name: contender, batchSize: 32, ...rest, ...options });
+  return BatchServing.start(BatchServing.new(fn), { name: contender, batchSize: 32, ...CONTENDERS[contender], ...options });
 }
 
 async function loneCaller(contender, n) {
@@ -183,10 +177,8 @@ async function main() {
     );
   }
   const size = (l, c) => median(loads[l][c].map((x) => x.size));
-  for (const c of names.filter((n) => CONTENDERS[n].rule)) {
-    const p50 = median(lone[c].map((x) => x.p50)) - median(lone.zero.map((x) => x.p50));
-    console.log(`\n${c}: lone caller p50 minus batchTimeout 0: ${p50.toFixed(0)} µs; saturation batch size / fixed: ${((100 * size(0, c)) / size(0, 'fixed')).toFixed(1)}%`);
-  }
+  const p50 = median(lone.adaptive.map((x) => x.p50)) - median(lone.zero.map((x) => x.p50));
+  console.log(`\nadaptive: lone caller p50 minus batchTimeout 0: ${p50.toFixed(0)} µs; saturation batch size / fixed: ${((100 * size(0, 'adaptive')) / size(0, 'fixed')).toFixed(1)}%`);
 }
 
 main().catch((error) => {

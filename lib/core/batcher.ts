@@ -20,7 +20,7 @@ import type { BatchFunction, BatchTelemetryEvent } from './types';
 import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
 import { DEFAULT_BATCH_KEY, keyRuns, type KeyRun } from './key-runs';
-import { ArrivalRate, BatchTime, currentAdaptiveRule, type ClosedBy } from './window';
+import { ArrivalRate, BatchTime, type ClosedBy } from './window';
 import { CostBudget, type BatchFit } from './cost-budget';
 import { StartGate } from './start-gate';
 import { RetryPolicy, type RetryAction } from './retry-policy';
@@ -73,9 +73,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
   private readonly adaptive: boolean;
-  /** With the adaptive window's linear rule: the fitted time of this serving's batches. */
+  /** With the adaptive window: the fitted time of this serving's batches. */
   private readonly batchTime: BatchTime | undefined;
-  private readonly fillFirst: boolean;
   private readonly keys = new Map<string, KeyQueue>();
   /** The queue of servings without batch keys, kept at hand: a Map lookup per dispatch shows in profiles. */
   private readonly defaultQueue: KeyQueue;
@@ -113,9 +112,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.handle = spec.handle;
     this.keyOf = spec.batchKey;
     this.adaptive = spec.options.window === 'adaptive' && spec.options.batchTimeout > 0;
-    const rule = currentAdaptiveRule();
-    if (this.adaptive && rule !== 'arrivals') this.batchTime = new BatchTime();
-    this.fillFirst = rule === 'linear+fill';
+    if (this.adaptive) this.batchTime = new BatchTime();
     for (let p = spec.options.partitions - 1; p >= 0; p--) this.freePartitions.push(p);
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
@@ -374,18 +371,13 @@ export class Batcher<I, O> implements Isolating<I, O> {
       if (key.queued === 0) this.retire(key);
       else if (key.window === 'open') {
         if (!key.arrivals) this.expire(key, 'timeout');
-        else if (!this.waitPays(key, key.arrivals, key.openedAt + this.options.batchTimeout - preciseClock())) this.expire(key, 'adaptive');
+        else if (!key.arrivals.waitPays(key.openedAt + this.options.batchTimeout - preciseClock(), key.queued, this.options.batchSize, this.batchTime!)) {
+          this.expire(key, 'adaptive');
+        }
       }
     }
     this.turnKeys.length = 0;
     this.pump();
-  }
-
-  /** The adaptive window's estimate: waiting for more values of `key` is expected to pay. */
-  private waitPays(key: KeyQueue, arrivals: ArrivalRate, remainingMs: number): boolean {
-    if (!this.batchTime) return arrivals.expectsMore(remainingMs);
-    if (this.fillFirst && arrivals.expectsMore(remainingMs) && arrivals.fills(remainingMs, key.queued, this.options.batchSize)) return true;
-    return arrivals.waitPays(remainingMs, key.queued, this.batchTime);
   }
 
   private markDue(key: KeyQueue): void {
