@@ -1,5 +1,5 @@
 /*
- * The window of a forming batch, as one state value, and the estimate the adaptive window closes
+ * The window of a forming batch, as one state value, and the estimates the adaptive window closes
  * by. The batcher owns the transitions (batcher.ts: openWindow, expire, retire) and decides
  * "due" in one place (Batcher.isDue); this file holds what those read.
  */
@@ -79,8 +79,9 @@ export class BatchTime {
  *   results (a lone caller in a loop) come only after their last batch, never while one forms;
  * - a window that waited until `batchTimeout` with no arrival after the turn it opened in.
  *
- * `rate` is values per ms over the last few windows, from arrivals outside answering turns (a
- * caller in a loop arrives as fast as it is answered, which says nothing of the load).
+ * The key's rate, `seen / seenMs`, is values per ms over the last few windows, from arrivals
+ * outside answering turns (a caller in a loop arrives as fast as it is answered, which says
+ * nothing of the load).
  */
 export class ArrivalRate {
   /** Estimated ms until the next arrival turn. Starts at `batchTimeout`: no history, no wait. */
