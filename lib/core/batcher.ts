@@ -20,7 +20,7 @@ import type { BatchFunction, BatchTelemetryEvent } from './types';
 import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
 import { DEFAULT_BATCH_KEY, keyRuns, type KeyRun } from './key-runs';
-import { ArrivalRate, type ClosedBy } from './window';
+import { ArrivalRate, BatchTime, type ClosedBy } from './window';
 import { CostBudget, type BatchFit } from './cost-budget';
 import { StartGate } from './start-gate';
 import { RetryPolicy, type RetryAction } from './retry-policy';
@@ -73,6 +73,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
   private readonly adaptive: boolean;
+  /** With the adaptive window: the fitted time of this serving's batches. */
+  private readonly batchTime: BatchTime | undefined;
   private readonly keys = new Map<string, KeyQueue>();
   /** The queue of servings without batch keys, kept at hand: a Map lookup per dispatch shows in profiles. */
   private readonly defaultQueue: KeyQueue;
@@ -110,6 +112,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.handle = spec.handle;
     this.keyOf = spec.batchKey;
     this.adaptive = spec.options.window === 'adaptive' && spec.options.batchTimeout > 0;
+    if (this.adaptive) this.batchTime = new BatchTime();
     for (let p = spec.options.partitions - 1; p >= 0; p--) this.freePartitions.push(p);
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
@@ -283,7 +286,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   private enqueue(key: KeyQueue, run: Run, count: number, priority: number): void {
-    if (this.adaptive) this.arrived(key);
+    if (this.adaptive) this.arrived(key, count);
     key.add(run, count, priority);
     this.queued += count;
     if (key.window === 'none') this.openWindow(key);
@@ -340,10 +343,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   /** `window: 'adaptive'`: counts the arrival, and looks again at the window when the turn ends. */
-  private arrived(key: KeyQueue): void {
+  private arrived(key: KeyQueue, count: number): void {
     const arrivals = (key.arrivals ??= new ArrivalRate(this.options.batchTimeout));
     const now = turnStamp();
-    arrivals.arrived(now.ms, now === this.answerTurn);
+    arrivals.arrived(now.ms, now === this.answerTurn, count);
     this.atEndOfTurn(key);
   }
 
@@ -368,7 +371,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
       if (key.queued === 0) this.retire(key);
       else if (key.window === 'open') {
         if (!key.arrivals) this.expire(key, 'timeout');
-        else if (!key.arrivals.expectsMore(key.openedAt + this.options.batchTimeout - preciseClock())) this.expire(key, 'adaptive');
+        else if (!key.arrivals.waitPays(key.openedAt + this.options.batchTimeout - preciseClock(), key.queued, this.options.batchSize, this.batchTime!)) {
+          this.expire(key, 'adaptive');
+        }
       }
     }
     this.turnKeys.length = 0;
@@ -682,7 +687,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** @internal Counts a finished execution in the stats and tells telemetry. */
   record(batch: Batch<I, O>, failed: boolean, error?: unknown): void {
-    this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, preciseClock() - batch.startedAt, failed);
+    const runMs = preciseClock() - batch.startedAt;
+    this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, runMs, failed);
+    if (!failed) this.batchTime?.ran(batch.size, runMs);
     this.emitTelemetry(failed ? 'failure' : 'stop', batch, error);
   }
 

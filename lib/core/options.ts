@@ -20,7 +20,7 @@ export interface ServingOptions {
   isolateFailures: boolean;
   /** Share of distributed traffic, multiplied by `partitions`. Default 1. */
   weight: number;
-  /** `'adaptive'`: a forming batch may close before batchTimeout when waiting is not expected to add a value. Default `'fixed'`. */
+  /** `'adaptive'`: a forming batch may close before batchTimeout when more waiting is not expected to pay. Default `'fixed'`. */
   window?: WindowPolicy;
   /** Most total cost per execution, a value's cost given by `.cost(fn)`. Default none. */
   maxBatchCost?: number;

@@ -45,6 +45,20 @@ const step = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 25 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(), outcome, at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
+  /**
+   * A steady stream: single values `every` ms apart, the oldest running batch answered after every
+   * `answerEvery`-th (0: none). It gives the adaptive window a history of arrivals and of batch
+   * times, shorter and longer than the gaps, to decide on.
+   */
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('trickle' as const),
+      count: fc.integer({ min: 2, max: 20 }),
+      every: fc.integer({ min: 0, max: 3 }),
+      answerEvery: fc.nat(3),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), mode: fc.constantFrom('drain' as const, 'reject' as const), timeout: fc.integer({ min: 0, max: 60 }) }) },
 );
 
@@ -165,6 +179,13 @@ async function run(s: Scenario): Promise<void> {
     window: s.window,
   });
 
+  // Telemetry's closedBy: 'adaptive' only for an adaptive window (batchTimeout 0 closes by 'timeout').
+  serving.telemetry().subscribe((e) => {
+    if (e.type === 'start' && e.closedBy === 'adaptive' && (s.window !== 'adaptive' || s.batchTimeout === 0)) {
+      problems.push(`a batch closed 'adaptive' with window ${s.window}, batchTimeout ${s.batchTimeout}`);
+    }
+  });
+
   const dispatches: Array<{ inputs: number[]; single: boolean; result: Settled; controller?: AbortController; counted?: CountingDispatch; timeout?: number }> = [];
   let closing: Promise<void> | undefined;
 
@@ -198,6 +219,19 @@ async function run(s: Scenario): Promise<void> {
       }
       case 'advance':
         await jest.advanceTimersByTimeAsync(st.ms);
+        break;
+      case 'trickle':
+        for (let i = 0; i < st.count; i++) {
+          const v = nextValue++;
+          priorityOf.set(v, 0);
+          dispatches.push({ inputs: [v], single: true, result: watch(serving.dispatch(v)) });
+          const call = st.answerEvery > 0 && i % st.answerEvery === 0 ? pending.shift() : undefined;
+          if (call) {
+            call.exec.ok = true;
+            call.resolve(call.values.map((x) => x * 2));
+          }
+          await jest.advanceTimersByTimeAsync(st.every);
+        }
         break;
       case 'settle': {
         if (pending.length === 0) break;
