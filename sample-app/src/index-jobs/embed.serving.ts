@@ -32,9 +32,13 @@ export const embed = BatchServing.worker<EmbedText, Float32Array>(WORKER_FILE, {
 
 /**
  * Name and options of the embed serving: two partitions, one per core of the machine it was
- * measured on; batches of up to 16 texts of one batch key and at most 2048 tokens, formed within
+ * measured on; batches of up to 8 texts of one batch key and at most 2048 tokens, formed within
  * 25 ms. The adaptive window closes a batch early when no more texts are expected soon, so that a
  * lone search query is not held for the 25 ms. A text of more than 2048 tokens is refused with
  * INVALID_INPUT (HTTP 400).
+ *
+ * Why 8 and not 16: under an indexing job a search waits for a running batch of documents to end,
+ * and a batch of 8 short texts holds its thread half as long as one of 16, for about 11% fewer
+ * texts per second (BENCHMARKS.md, "GET /search").
  */
-export const EMBED = { name: 'embed', partitions: 2, batchSize: 16, batchTimeout: 25, window: 'adaptive', maxBatchCost: 2048 } as const;
+export const EMBED = { name: 'embed', partitions: 2, batchSize: 8, batchTimeout: 25, window: 'adaptive', maxBatchCost: 2048 } as const;
