@@ -13,7 +13,7 @@
  * the backfill. `--batch-size N` and `--max-batch-cost N` run the app with the embed serving's
  * batchSize or maxBatchCost set to N instead of its own (EMBED is read when the app starts): a
  * smaller batch holds a partition for less time, which is what a search waits for under indexing.
- *   node bench/search.js [--quick] [--queries N] [--batch-size N] [--max-batch-cost TOKENS]
+ *   node bench/search.js [--quick] [--queries N] [--copies N] [--batch-size N] [--max-batch-cost TOKENS]
  */
 require('reflect-metadata');
 const fs = require('node:fs');
@@ -53,7 +53,8 @@ async function latencies(base, count) {
 async function main() {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
-  const queries = numberArg(argv, '--queries', quick ? 10 : 40);
+  const queries = numberArg(argv, '--queries', quick ? 10 : 100);
+  const copies = numberArg(argv, '--copies', quick ? 2 : 8);
   Object.assign(EMBED, { batchSize: numberArg(argv, '--batch-size', EMBED.batchSize), maxBatchCost: numberArg(argv, '--max-batch-cost', EMBED.maxBatchCost) });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-search-'));
   const app = await NestFactory.create(AppModule.register({ port: 0, dataDir, eventsBatching: true, shutdownTimeoutMs: 30_000 }), { logger: ['error'] });
@@ -75,16 +76,19 @@ async function main() {
       withPriority(on);
       const label = on ? 'search at priority 10' : 'search at priority 0';
       const idle = await latencies(base, queries);
-      // Under load: the corpus again, four times over (920 documents), indexing while the queries run.
-      const documents = [...corpus, ...corpus, ...corpus, ...corpus];
+      // Under load: the corpus again, `copies` times over (1,840 documents by default: long enough
+      // to outlast the queries), as jobs of at most 4 copies (a request body is at most 100 kB),
+      // indexing while the queries run.
+      const jobs = Array.from({ length: Math.ceil(copies / 4) }, (_, j) => Array.from({ length: Math.min(4, copies - 4 * j) }, () => corpus).flat());
+      const documents = jobs.flat();
       const jobStart = performance.now();
-      const job = await post(`${base}/index-jobs`, { userId: 'bulk', documents });
-      const indexing = finished(`${base}${job.events}`).then(() => performance.now() - jobStart);
+      const posted = await Promise.all(jobs.map((job, j) => post(`${base}/index-jobs`, { userId: `bulk-${j}`, documents: job })));
+      const indexing = Promise.all(posted.map((job) => finished(`${base}${job.events}`))).then(() => performance.now() - jobStart);
       const busy = await latencies(base, queries);
       const jobStillRan = await Promise.race([indexing.then(() => false), new Promise((r) => setTimeout(() => r(true), 0))]);
       const jobMs = await indexing;
       rows.push([`${label}, idle`, percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1), '']);
-      rows.push([`${label}, during an indexing job of 920 documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1), ((documents.length / jobMs) * 1000).toFixed(1)]);
+      rows.push([`${label}, during indexing jobs of ${documents.length} documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1), ((documents.length / jobMs) * 1000).toFixed(1)]);
     }
     withPriority(true);
 
