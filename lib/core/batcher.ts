@@ -294,6 +294,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
       this.scheduleTurn();
+    } else if (key.due && this.options.reserve && priority >= this.options.reserve.priority) {
+      // A due key held out of the reserved partitions may use them now.
+      this.scheduleTurn();
     }
   }
 
@@ -438,7 +441,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
         if (!this.canStart()) break;
         if (this.retries.size > 0) {
           const again = this.retries.peek() as Batch<I, O> | undefined;
-          if (again) {
+          // Held out of the reserved partitions, it lets a due key of higher priority start.
+          if (again && !this.reserved(again.priority)) {
             if (this.gate && !this.gate.admit(again.cost)) {
               held = true;
               break;
@@ -450,6 +454,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
         }
         if (this.dueKeys.length === 0) break;
         const key = this.nextDue();
+        // The highest priority due may not use the reserved partitions: nothing else due may either.
+        if (this.reserved(key.topPriority)) {
+          this.dueKeys.unshift(key);
+          break;
+        }
         const fit = this.budget?.fit(key, this.options.batchSize);
         // The rate limit is asked about the batch as it would start now; held, it keeps filling.
         if (fit && fit.count > 0 && this.gate && !this.gate.admit(fit.cost)) {
@@ -510,6 +519,12 @@ export class Batcher<I, O> implements Isolating<I, O> {
     return this.freePartitions.length > 0 && !this.gate?.paused();
   }
 
+  /** Whether a batch of `priority` must leave the free partitions to `reserve`'s priorities. */
+  private reserved(priority: number): boolean {
+    const reserve = this.options.reserve;
+    return reserve !== undefined && priority < reserve.priority && this.freePartitions.length <= reserve.partitions;
+  }
+
   /**
    * The due key to start next: the first due, or with priorities in use, the key holding the
    * highest-priority value, the first due among equals (API.md 8.3).
@@ -528,8 +543,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** The one place a batch is formed: up to batchSize values of `key` (see KeyQueue.take), within the cost budget (`fit`). */
   private take(key: KeyQueue, fit: BatchFit | undefined): Batch<I, O> | undefined {
+    const priority = this.options.reserve ? key.topPriority : 0;
     const batch = key.take<I, O>(this, fit ? fit.count : this.options.batchSize);
     if (!batch) return undefined;
+    batch.priority = priority;
     this.queued -= batch.size;
     if (fit) {
       if (this.budget!.counted) batch.costSum = fit.cost;

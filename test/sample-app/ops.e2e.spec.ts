@@ -65,7 +65,7 @@ describe('sample app: GET /metrics and GET /health', () => {
       status: 'up',
       squares: { state: 'running', queued: 0, executing: 0, batchSize: 10, batchTimeout: 100, partitions: 1 },
       events: { state: 'running', batchSize: 64, batchTimeout: 5 },
-      embed: { state: 'running', batchSize: 8, batchTimeout: 25 },
+      embed: { state: 'running', batchSize: 16, batchTimeout: 25 },
     });
   });
 });

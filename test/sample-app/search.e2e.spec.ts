@@ -62,12 +62,19 @@ describe('sample app: semantic search over indexed documents (GET /search)', () 
     expect(best.score).toBeGreaterThan(0.5);
   }, 30_000);
 
-  it('during an indexing job, a query runs in a batch of queries only, before the job has finished', async () => {
+  it('during an indexing job, a query runs in a batch of queries only, before the job has finished, while the job uses 2 of the 3 threads', async () => {
     const starts: BatchTelemetryEvent[] = [];
+    let documentsRunning = 0;
+    let mostDocumentsRunning = 0;
     const subscription = running.app
       .get(BatchServingClient)
       .telemetry('embed')
-      .subscribe((e) => e.type === 'start' && starts.push(e));
+      .subscribe((e) => {
+        if (e.type === 'start') starts.push(e);
+        if (e.batchKey === 'query') return;
+        if (e.type === 'start') mostDocumentsRunning = Math.max(mostDocumentsRunning, ++documentsRunning);
+        else documentsRunning--;
+      });
     try {
       const backfill = [...corpus, ...corpus, ...corpus];
       const job = await request(running.url).post('/index-jobs').send({ userId: 'backfill', documents: backfill }).expect(202);
@@ -87,6 +94,8 @@ describe('sample app: semantic search over indexed documents (GET /search)', () 
       // And they ran while the job's documents were still queued: batches of the job started after them.
       expect(searchedAt).toBeLessThan(starts.length);
       expect(starts.indexOf(queryBatches.at(-1)!)).toBeLessThan(starts.indexOf(documents.at(-1)!));
+      // Indexing used two of the three model threads at most: the third is kept for searches (reserve).
+      expect(mostDocumentsRunning).toBe(2);
     } finally {
       subscription.unsubscribe();
     }

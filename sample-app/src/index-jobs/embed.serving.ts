@@ -30,16 +30,27 @@ export const embed = BatchServing.worker<EmbedText, Float32Array>(WORKER_FILE, {
   .cost((value) => tokensOf(value.text))
   .streaming({ hooks: EMBED_HOOKS });
 
+/** The priority of search queries on the embed serving: above indexing's 0. */
+export const SEARCH_PRIORITY = 10;
+
 /**
- * Name and options of the embed serving: two partitions, one per core of the machine it was
- * measured on; batches of up to 8 texts of one batch key and at most 2048 tokens, formed within
- * 25 ms. The adaptive window closes a batch early when no more texts are expected soon, so that a
- * lone search query is not held for the 25 ms. A text of more than 2048 tokens is refused with
- * INVALID_INPUT (HTTP 400).
+ * Name and options of the embed serving. Three partitions (model threads) on the 2 cores it was
+ * measured on: indexing may use two, one per core; the third is kept for search queries
+ * (`reserve`), so that a search under an indexing job starts at once instead of waiting for a
+ * running batch of documents to end (a running model call cannot be interrupted). The kept thread
+ * holds its model (about 130 MB) and no CPU while no search runs.
  *
- * Why 8 and not 16: under an indexing job a search waits for a running batch of documents to end,
- * and a batch of 8 short texts holds its thread half as long as one of 16. Measured: search p99
- * under indexing 87-100 ms against 151, for 2-4% fewer documents per second in an indexing job
- * (BENCHMARKS.md, "GET /search under indexing").
+ * Batches of up to 16 texts of one batch key and at most 2048 tokens, formed within 25 ms; the
+ * adaptive window closes a batch early when no more texts are expected soon, so that a lone search
+ * query is not held for the 25 ms. A text of more than 2048 tokens is refused with INVALID_INPUT
+ * (HTTP 400).
  */
-export const EMBED = { name: 'embed', partitions: 2, batchSize: 8, batchTimeout: 25, window: 'adaptive', maxBatchCost: 2048 } as const;
+export const EMBED = {
+  name: 'embed',
+  partitions: 3,
+  reserve: { partitions: 1, priority: SEARCH_PRIORITY },
+  batchSize: 16,
+  batchTimeout: 25,
+  window: 'adaptive',
+  maxBatchCost: 2048,
+} as const;
