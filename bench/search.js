@@ -9,7 +9,11 @@
  * The app runs in this process (the compiled sample app, port 0, a temporary data directory); the
  * corpus is indexed once first, so that every query searches 230 documents or more.
  * `npm run bench:search` (builds the package and the sample app first).
- *   node bench/search.js [--quick] [--queries N]
+ * The indexing job's own rate (documents/s) is reported next to it: what a search's latency costs
+ * the backfill. `--batch-size N` and `--max-batch-cost N` run the app with the embed serving's
+ * batchSize or maxBatchCost set to N instead of its own (EMBED is read when the app starts): a
+ * smaller batch holds a partition for less time, which is what a search waits for under indexing.
+ *   node bench/search.js [--quick] [--queries N] [--copies N] [--batch-size N] [--max-batch-cost TOKENS]
  */
 require('reflect-metadata');
 const fs = require('node:fs');
@@ -17,6 +21,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { NestFactory } = require('@nestjs/core');
 const { AppModule } = require('../sample-app/dist/app.module');
+const { EMBED } = require('../sample-app/dist/index-jobs/embed.serving');
 const { readCorpus } = require('../sample-app/dist/search/corpus');
 const { BatchServingClient } = require('../dist');
 const { percentile, table, machine, numberArg, runMain } = require('./lib/report');
@@ -48,7 +53,9 @@ async function latencies(base, count) {
 async function main() {
   const argv = process.argv.slice(2);
   const quick = argv.includes('--quick');
-  const queries = numberArg(argv, '--queries', quick ? 10 : 40);
+  const queries = numberArg(argv, '--queries', quick ? 10 : 100);
+  const copies = numberArg(argv, '--copies', quick ? 2 : 8);
+  Object.assign(EMBED, { batchSize: numberArg(argv, '--batch-size', EMBED.batchSize), maxBatchCost: numberArg(argv, '--max-batch-cost', EMBED.maxBatchCost) });
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-search-'));
   const app = await NestFactory.create(AppModule.register({ port: 0, dataDir, eventsBatching: true, shutdownTimeoutMs: 30_000 }), { logger: ['error'] });
   await app.listen(0, '127.0.0.1');
@@ -69,19 +76,24 @@ async function main() {
       withPriority(on);
       const label = on ? 'search at priority 10' : 'search at priority 0';
       const idle = await latencies(base, queries);
-      // Under load: the corpus again, four times over (920 documents), indexing while the queries run.
-      const job = await post(`${base}/index-jobs`, { userId: 'bulk', documents: [...corpus, ...corpus, ...corpus, ...corpus] });
-      const indexing = finished(`${base}${job.events}`);
+      // Under load: the corpus again, `copies` times over (1,840 documents by default: long enough
+      // to outlast the queries), as jobs of at most 4 copies (a request body is at most 100 kB),
+      // indexing while the queries run.
+      const jobs = Array.from({ length: Math.ceil(copies / 4) }, (_, j) => Array.from({ length: Math.min(4, copies - 4 * j) }, () => corpus).flat());
+      const documents = jobs.flat();
+      const jobStart = performance.now();
+      const posted = await Promise.all(jobs.map((job, j) => post(`${base}/index-jobs`, { userId: `bulk-${j}`, documents: job })));
+      const indexing = Promise.all(posted.map((job) => finished(`${base}${job.events}`))).then(() => performance.now() - jobStart);
       const busy = await latencies(base, queries);
       const jobStillRan = await Promise.race([indexing.then(() => false), new Promise((r) => setTimeout(() => r(true), 0))]);
-      await indexing;
-      rows.push([`${label}, idle`, percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1)]);
-      rows.push([`${label}, during an indexing job of 920 documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1)]);
+      const jobMs = await indexing;
+      rows.push([`${label}, idle`, percentile(idle, 50).toFixed(1), percentile(idle, 99).toFixed(1), '']);
+      rows.push([`${label}, during indexing jobs of ${documents.length} documents${jobStillRan ? '' : ' (ended before the last query)'}`, percentile(busy, 50).toFixed(1), percentile(busy, 99).toFixed(1), ((documents.length / jobMs) * 1000).toFixed(1)]);
     }
     withPriority(true);
 
-    console.log(`${machine()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${queries} sequential queries, k 5\n`);
-    console.log(table([['GET /search', 'p50 (ms)', 'p99 (ms)'], ...rows]));
+    console.log(`${machine()}; load average ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}; ${queries} sequential queries, k 5; embed batchSize ${EMBED.batchSize}, maxBatchCost ${EMBED.maxBatchCost}\n`);
+    console.log(table([['GET /search', 'p50 (ms)', 'p99 (ms)', 'indexing job (documents/s)'], ...rows]));
   } finally {
     await app.close();
     fs.rmSync(dataDir, { recursive: true, force: true });

@@ -89,6 +89,8 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   attempt = 1;
   /** Total cost, kept only when the serving has `.cost`: without it a value costs 1 and `cost` is `size`. */
   costSum: number | undefined = undefined;
+  /** The highest priority among its values, kept only when the serving has `reserve` (else 0). */
+  priority = 0;
   private controller: AbortController | undefined;
   private live = 0;
   private callerList: BatchCaller[] | undefined;

@@ -20,7 +20,7 @@ import type { BatchFunction, BatchTelemetryEvent } from './types';
 import { bisect, type Isolating } from './isolation';
 import { checkOutputs, valueError } from './outputs';
 import { DEFAULT_BATCH_KEY, keyRuns, type KeyRun } from './key-runs';
-import { ArrivalRate, type ClosedBy } from './window';
+import { ArrivalRate, BatchTime, type ClosedBy } from './window';
 import { CostBudget, type BatchFit } from './cost-budget';
 import { StartGate } from './start-gate';
 import { RetryPolicy, type RetryAction } from './retry-policy';
@@ -73,6 +73,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   private readonly handle: BatchFunction<I, O>;
   private readonly keyOf: ((value: I) => string) | undefined;
   private readonly adaptive: boolean;
+  /** With the adaptive window: the fitted time of this serving's batches. */
+  private readonly batchTime: BatchTime | undefined;
   private readonly keys = new Map<string, KeyQueue>();
   /** The queue of servings without batch keys, kept at hand: a Map lookup per dispatch shows in profiles. */
   private readonly defaultQueue: KeyQueue;
@@ -110,6 +112,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     this.handle = spec.handle;
     this.keyOf = spec.batchKey;
     this.adaptive = spec.options.window === 'adaptive' && spec.options.batchTimeout > 0;
+    if (this.adaptive) this.batchTime = new BatchTime();
     for (let p = spec.options.partitions - 1; p >= 0; p--) this.freePartitions.push(p);
     this.defaultQueue = this.keyQueue(DEFAULT_BATCH_KEY);
     const { maxBatchCost, rateLimit, retry } = spec.options;
@@ -291,13 +294,16 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   private enqueue(key: KeyQueue, run: Run, count: number, priority: number): void {
-    if (this.adaptive) this.arrived(key);
+    if (this.adaptive) this.arrived(key, count);
     key.add(run, count, priority);
     this.queued += count;
     if (key.window === 'none') this.openWindow(key);
     if (!key.due && this.isDue(key)) {
       this.markDue(key);
       // Never run the batch function inside dispatch(): start it at the end of this turn.
+      this.scheduleTurn();
+    } else if (key.due && this.options.reserve && priority >= this.options.reserve.priority) {
+      // A due key held out of the reserved partitions may use them now.
       this.scheduleTurn();
     }
   }
@@ -348,10 +354,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   /** `window: 'adaptive'`: counts the arrival, and looks again at the window when the turn ends. */
-  private arrived(key: KeyQueue): void {
+  private arrived(key: KeyQueue, count: number): void {
     const arrivals = (key.arrivals ??= new ArrivalRate(this.options.batchTimeout));
     const now = turnStamp();
-    arrivals.arrived(now.ms, now === this.answerTurn);
+    arrivals.arrived(now.ms, now === this.answerTurn, count);
     this.atEndOfTurn(key);
   }
 
@@ -376,7 +382,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
       if (key.queued === 0) this.retire(key);
       else if (key.window === 'open') {
         if (!key.arrivals) this.expire(key, 'timeout');
-        else if (!key.arrivals.expectsMore(key.openedAt + this.options.batchTimeout - preciseClock())) this.expire(key, 'adaptive');
+        else if (!key.arrivals.waitPays(key.openedAt + this.options.batchTimeout - preciseClock(), key.queued, this.options.batchSize, this.batchTime!)) {
+          this.expire(key, 'adaptive');
+        }
       }
     }
     this.turnKeys.length = 0;
@@ -441,7 +449,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
         if (!this.canStart()) break;
         if (this.retries.size > 0) {
           const again = this.retries.peek() as Batch<I, O> | undefined;
-          if (again) {
+          // Held out of the reserved partitions, it lets a due key of higher priority start.
+          if (again && !this.reserved(again.priority)) {
             if (this.gate && !this.gate.admit(again.cost)) {
               held = true;
               break;
@@ -453,6 +462,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
         }
         if (this.dueKeys.length === 0) break;
         const key = this.nextDue();
+        // The highest priority due may not use the reserved partitions: nothing else due may either.
+        if (this.reserved(key.topPriority)) {
+          this.dueKeys.unshift(key);
+          break;
+        }
         const fit = this.budget?.fit(key, this.options.batchSize);
         // The rate limit is asked about the batch as it would start now; held, it keeps filling.
         if (fit && fit.count > 0 && this.gate && !this.gate.admit(fit.cost)) {
@@ -513,6 +527,12 @@ export class Batcher<I, O> implements Isolating<I, O> {
     return this.freePartitions.length > 0 && !this.gate?.paused();
   }
 
+  /** Whether a batch of `priority` must leave the free partitions to `reserve`'s priorities. */
+  private reserved(priority: number): boolean {
+    const reserve = this.options.reserve;
+    return reserve !== undefined && priority < reserve.priority && this.freePartitions.length <= reserve.partitions;
+  }
+
   /**
    * The due key to start next: the first due, or with priorities in use, the key holding the
    * highest-priority value, the first due among equals (API.md 8.3).
@@ -531,8 +551,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** The one place a batch is formed: up to batchSize values of `key` (see KeyQueue.take), within the cost budget (`fit`). */
   private take(key: KeyQueue, fit: BatchFit | undefined): Batch<I, O> | undefined {
+    const priority = this.options.reserve ? key.topPriority : 0;
     const batch = key.take<I, O>(this, fit ? fit.count : this.options.batchSize);
     if (!batch) return undefined;
+    batch.priority = priority;
     this.queued -= batch.size;
     if (fit) {
       if (this.budget!.counted) batch.costSum = fit.cost;
@@ -690,7 +712,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   /** @internal Counts a finished execution in the stats and tells telemetry. */
   record(batch: Batch<I, O>, failed: boolean, error?: unknown): void {
-    this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, preciseClock() - batch.startedAt, failed);
+    const runMs = preciseClock() - batch.startedAt;
+    this.recorder.recordBatch(batch.size, batch.cost, batch.waitMs, runMs, failed);
+    if (!failed) this.batchTime?.ran(batch.size, runMs);
     this.emitTelemetry(failed ? 'failure' : 'stop', batch, error);
   }
 

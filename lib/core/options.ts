@@ -20,7 +20,7 @@ export interface ServingOptions {
   isolateFailures: boolean;
   /** Share of distributed traffic, multiplied by `partitions`. Default 1. */
   weight: number;
-  /** `'adaptive'`: a forming batch may close before batchTimeout when waiting is not expected to add a value. Default `'fixed'`. */
+  /** `'adaptive'`: a forming batch may close before batchTimeout when more waiting is not expected to pay. Default `'fixed'`. */
   window?: WindowPolicy;
   /** Most total cost per execution, a value's cost given by `.cost(fn)`. Default none. */
   maxBatchCost?: number;
@@ -28,6 +28,21 @@ export interface ServingOptions {
   rateLimit?: RateLimit;
   /** Which failed batches run again, and when. Default none: a failed batch fails its callers. */
   retry?: RetryOptions;
+  /** Partitions kept for batches holding a value of at least `priority`: lower batches leave them free. Default none. */
+  reserve?: Reserve;
+}
+
+/**
+ * `reserve`: of the serving's partitions, `partitions` are kept for batches that hold a value of
+ * `priority` or more. A batch of lower priority starts only while more than `partitions` are free,
+ * so that an interactive dispatch finds a partition free at once instead of waiting for a bulk
+ * job's running batch to end (a running batch cannot be interrupted).
+ */
+export interface Reserve {
+  /** How many partitions to keep free: at least 1, at most `partitions - 1`. */
+  partitions: number;
+  /** The least priority a batch must hold to use them. */
+  priority: number;
 }
 
 /** `rateLimit`: a sliding window of `per` ms in which at most `batches` batches, and at most `cost` in all, start. */
@@ -123,7 +138,14 @@ function checkBudgets(name: string, options: ServingOptions): void {
   const refuse = (option: string, value: unknown, rule: string) => {
     throw new ServingConfigurationError(invalidOption(name, option, value, rule));
   };
-  const { maxBatchCost, rateLimit, retry } = options;
+  const { maxBatchCost, rateLimit, retry, reserve } = options;
+  if (reserve !== undefined) {
+    if (!isRecord(reserve)) refuse('reserve', reserve, 'an object { partitions, priority }, or left out');
+    if (!isPositiveInteger(reserve.partitions) || reserve.partitions >= options.partitions) {
+      refuse('reserve.partitions', reserve.partitions, `a whole number from 1 to partitions - 1 (${options.partitions - 1}): lower priorities need a partition to run on`);
+    }
+    if (!Number.isSafeInteger(reserve.priority)) refuse('reserve.priority', reserve.priority, 'a safe integer: the least priority that may use the kept partitions');
+  }
   if (maxBatchCost !== undefined && !isPositiveFinite(maxBatchCost)) refuse('maxBatchCost', maxBatchCost, 'a positive number, or left out');
   if (rateLimit !== undefined) {
     if (!isRecord(rateLimit)) refuse('rateLimit', rateLimit, 'an object { per, batches?, cost? }, or left out');

@@ -81,6 +81,7 @@ export class RetryQueue {
     if (batch.size === 0) return undefined;
     batch.trim();
     batch.attempt = attempt;
+    batch.priority = from.priority;
     this.budget?.price(batch);
     return batch;
   }
@@ -96,6 +97,7 @@ export function halves(host: BatchHost, batch: Batch): [Batch, Batch] | undefine
   for (let i = 0; i < batch.owners.length; i++) if (!batch.owners[i].settled) live += batch.countOf(i);
   if (live < 2) return undefined;
   const parts: [Batch, Batch] = [new Batch(host, batch.batchKey), new Batch(host, batch.batchKey)];
+  parts[0].priority = parts[1].priority = batch.priority;
   let space = live >> 1;
   let part = 0;
   for (let i = 0; i < batch.owners.length; i++) {

@@ -45,6 +45,20 @@ const step = fc.oneof(
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 0, max: 25 }) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('settle' as const), pick: fc.nat(), outcome, at: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('abort' as const), pick: fc.nat() }) },
+  /**
+   * A steady stream: single values `every` ms apart, the oldest running batch answered after every
+   * `answerEvery`-th (0: none). It gives the adaptive window a history of arrivals and of batch
+   * times, shorter and longer than the gaps, to decide on.
+   */
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('trickle' as const),
+      count: fc.integer({ min: 2, max: 20 }),
+      every: fc.integer({ min: 0, max: 3 }),
+      answerEvery: fc.nat(3),
+    }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('close' as const), mode: fc.constantFrom('drain' as const, 'reject' as const), timeout: fc.integer({ min: 0, max: 60 }) }) },
 );
 
@@ -64,6 +78,8 @@ const scenario = fc.record({
   maxBatchCost: fc.constantFrom(undefined, undefined, 3, 6),
   rateLimit: fc.constantFrom(undefined, undefined, { per: 30, batches: 2 }, { per: 30, cost: 6 }),
   retry: fc.constantFrom(undefined, { attempts: 2, backoff: { initial: 1, max: 5 } }, { attempts: 3, backoff: { initial: 0, max: 0 } }),
+  /** A partition kept for priority 1 and above (with 2 or 3 partitions). */
+  reserve: fc.boolean(),
   steps: fc.array(step, { maxLength: 40 }),
 });
 
@@ -75,6 +91,8 @@ interface Execution {
   attempt: number;
   ok?: boolean;
   how?: Outcome;
+  /** Below the reserved priority: counted in `runningBelow` until it ends. */
+  below?: boolean;
 }
 
 type Settled = { state: 'pending' | 'fulfilled' | 'rejected'; value?: unknown; error?: unknown; settlements: number; seq?: number };
@@ -115,6 +133,14 @@ async function run(s: Scenario): Promise<void> {
   const problems: string[] = [];
   let syncCall = 0;
   const priorityOf = new Map<number, number>();
+  const reserve = s.reserve && s.partitions >= 2 ? { partitions: 1, priority: 1 } : undefined;
+  // Batches formed from the key queues, whose priority is that of their highest value; isolation's
+  // parts and retries keep the partition or priority of the batch they came from, so they are not counted.
+  const countsBelow = reserve !== undefined && !s.isolateFailures && !s.retry;
+  let runningBelow = 0;
+  const ended = (exec: Execution) => {
+    if (exec.below) (exec.below = false), runningBelow--;
+  };
 
   const outputsFor = (values: number[], how: Outcome, at: number): unknown => {
     if (how === 'wrongLength') return values.slice(1);
@@ -138,7 +164,13 @@ async function run(s: Scenario): Promise<void> {
     if (ctx.attempt > (s.retry?.attempts ?? 1)) problems.push(`attempt ${ctx.attempt} with retry ${JSON.stringify(s.retry)}`);
     const exec: Execution = { values: [...values], seq: ++seq, at: Date.now(), cost, attempt: ctx.attempt };
     executions.push(exec);
+    // Section 8 and `reserve`: batches below the reserved priority leave its partitions free.
+    if (countsBelow && Math.max(...values.map((v) => priorityOf.get(v)!)) < reserve!.priority) {
+      exec.below = true;
+      if (++runningBelow > s.partitions - reserve!.partitions) problems.push(`${runningBelow} batches below priority ${reserve!.priority} ran at once on ${s.partitions} partitions, ${reserve!.partitions} reserved`);
+    }
     if (s.sync) {
+      ended(exec);
       const how = s.syncOutcomes[syncCall++ % s.syncOutcomes.length];
       exec.ok = how === 'ok' || how === 'errorAt';
       exec.how = how;
@@ -163,6 +195,14 @@ async function run(s: Scenario): Promise<void> {
     maxQueueSize: s.maxQueueSize,
     isolateFailures: s.isolateFailures,
     window: s.window,
+    reserve,
+  });
+
+  // Telemetry's closedBy: 'adaptive' only for an adaptive window (batchTimeout 0 closes by 'timeout').
+  serving.telemetry().subscribe((e) => {
+    if (e.type === 'start' && e.closedBy === 'adaptive' && (s.window !== 'adaptive' || s.batchTimeout === 0)) {
+      problems.push(`a batch closed 'adaptive' with window ${s.window}, batchTimeout ${s.batchTimeout}`);
+    }
   });
 
   const dispatches: Array<{ inputs: number[]; single: boolean; result: Settled; controller?: AbortController; counted?: CountingDispatch; timeout?: number }> = [];
@@ -199,9 +239,24 @@ async function run(s: Scenario): Promise<void> {
       case 'advance':
         await jest.advanceTimersByTimeAsync(st.ms);
         break;
+      case 'trickle':
+        for (let i = 0; i < st.count; i++) {
+          const v = nextValue++;
+          priorityOf.set(v, 0);
+          dispatches.push({ inputs: [v], single: true, result: watch(serving.dispatch(v)) });
+          const call = st.answerEvery > 0 && i % st.answerEvery === 0 ? pending.shift() : undefined;
+          if (call) {
+            ended(call.exec);
+            call.exec.ok = true;
+            call.resolve(call.values.map((x) => x * 2));
+          }
+          await jest.advanceTimersByTimeAsync(st.every);
+        }
+        break;
       case 'settle': {
         if (pending.length === 0) break;
         const [call] = pending.splice(st.pick % pending.length, 1);
+        ended(call.exec);
         call.exec.ok = st.outcome === 'ok' || st.outcome === 'errorAt';
         call.exec.how = st.outcome;
         const error = thrown(st.outcome);
@@ -236,6 +291,7 @@ async function run(s: Scenario): Promise<void> {
   closing.then(() => (closed = true));
   for (let i = 0; i < 200 && !closed; i++) {
     for (const call of pending.splice(0)) {
+      ended(call.exec);
       call.exec.ok = true;
       call.resolve(call.values.map((v) => v * 2));
     }

@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { EMBED } from '../../sample-app/src/index-jobs/embed.serving';
 import { tokensOf } from '../../sample-app/src/index-jobs/text-length';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
 import { documents, startApp, watchJob, type RunningApp } from './helpers';
@@ -31,9 +32,9 @@ describe('sample app: indexing jobs on the real model, with live progress, laten
     expect(aliceProgress[aliceProgress.length - 1]).toEqual([40, 40]);
     expect(only(bobEvents, 'progress').at(-1)).toMatchObject({ done: 6, total: 6 });
 
-    // Batches of at most 16, by length bucket; each caller's cost is its tokens' share of the batch.
+    // Batches of at most EMBED.batchSize, by length bucket; each caller's cost is its tokens' share of the batch.
     for (const latency of only(aliceEvents, 'latency')) {
-      expect(latency.batchSize).toBeLessThanOrEqual(16);
+      expect(latency.batchSize).toBeLessThanOrEqual(EMBED.batchSize);
       expect(latency.batchKey).toBe('short');
     }
     const bobCosts = only(bobEvents, 'cost');

@@ -1,3 +1,4 @@
+import { BatchServingClient, type BatchTelemetryEvent } from 'nestjs-batch-serving';
 import request from 'supertest';
 import { readCorpus } from '../../sample-app/src/search/corpus';
 import type { JobEvent } from '../../sample-app/src/index-jobs/job-event';
@@ -60,6 +61,45 @@ describe('sample app: semantic search over indexed documents (GET /search)', () 
     expect(best.id).toBe(id);
     expect(best.score).toBeGreaterThan(0.5);
   }, 30_000);
+
+  it('during an indexing job, a query runs in a batch of queries only, before the job has finished, while the job uses 2 of the 3 threads', async () => {
+    const starts: BatchTelemetryEvent[] = [];
+    let documentsRunning = 0;
+    let mostDocumentsRunning = 0;
+    const subscription = running.app
+      .get(BatchServingClient)
+      .telemetry('embed')
+      .subscribe((e) => {
+        if (e.type === 'start') starts.push(e);
+        if (e.batchKey === 'query') return;
+        if (e.type === 'start') mostDocumentsRunning = Math.max(mostDocumentsRunning, ++documentsRunning);
+        else documentsRunning--;
+      });
+    try {
+      const backfill = [...corpus, ...corpus, ...corpus];
+      const job = await request(running.url).post('/index-jobs').send({ userId: 'backfill', documents: backfill }).expect(202);
+      const alone = await search(running, 'cats and kittens', 3);
+      const together = await Promise.all(['share prices and investors', 'planets, stars and rockets'].map((q) => search(running, q, 3)));
+      const searchedAt = starts.length;
+      const events = await watchJob(running.url, job.body.jobId);
+      expect(events.at(-1)).toMatchObject({ type: 'done' });
+      expect([alone, ...together].every((hits) => hits.length === 3)).toBe(true);
+
+      const documents = starts.filter((e) => e.batchKey !== 'query');
+      const queryBatches = starts.filter((e) => e.batchKey === 'query');
+      // Each query's batch held queries only (1, or the 2 sent together); the documents' batches held none.
+      expect(queryBatches.map((e) => e.size).reduce((a, b) => a + b, 0)).toBe(3);
+      expect(queryBatches.every((e) => e.size <= 2)).toBe(true);
+      expect(documents.map((e) => e.size).reduce((a, b) => a + b, 0)).toBe(backfill.length);
+      // And they ran while the job's documents were still queued: batches of the job started after them.
+      expect(searchedAt).toBeLessThan(starts.length);
+      expect(starts.indexOf(queryBatches.at(-1)!)).toBeLessThan(starts.indexOf(documents.at(-1)!));
+      // Indexing used two of the three model threads at most: the third is kept for searches (reserve).
+      expect(mostDocumentsRunning).toBe(2);
+    } finally {
+      subscription.unsubscribe();
+    }
+  }, 60_000);
 
   it('answers 400 to a missing query or a bad k', async () => {
     await request(running.url).get('/search').expect(400);

@@ -1,7 +1,7 @@
 import type { EmbeddingsModel } from '@energetic-ai/embeddings';
 import type { BatchCaller, BatchContext } from 'nestjs-batch-serving';
 import type { BatchCost, BatchLatency, DocumentProgress, IndexingCaller } from './embed.hooks';
-import { tokensOf } from './text-length';
+import { tokensOf, type EmbedText } from './text-length';
 import { embedTexts, loadModel } from './use-lite';
 
 /*
@@ -18,7 +18,8 @@ export async function init(): Promise<void> {
   model = await loadModel();
 }
 
-export async function handleBatch(texts: string[], ctx: BatchContext): Promise<Float32Array[]> {
+export async function handleBatch(values: EmbedText[], ctx: BatchContext): Promise<Float32Array[]> {
+  const texts = values.map((value) => value.text);
   const startedAt = Date.now();
   const vectors = await embedTexts(model!, texts);
   const runMs = Date.now() - startedAt;

@@ -6,6 +6,7 @@ import { SearchStore } from '../search/search.store';
 import type { IndexingCaller } from './embed.hooks';
 import { EMBED } from './embed.serving';
 import { JobTracker, type JobEvent } from './job-event';
+import { asDocument } from './text-length';
 
 /** A submitted job: its events are replayed to whoever watches, from the first. */
 export interface IndexJob {
@@ -36,7 +37,7 @@ export class IndexJobsService {
     this.remember(job);
     const tracker = new JobTracker(job.id, userId, documents.length);
     const context: IndexingCaller = { userId, jobId: job.id, submittedAt: Date.now() };
-    this.client.stream<Float32Array>(EMBED.name, documents, { context }).subscribe({
+    this.client.stream<Float32Array>(EMBED.name, documents.map(asDocument), { context }).subscribe({
       next: (event) => {
         // Stored as each part comes back: its documents are searchable from now on.
         const ids = event.type === 'batch' ? this.store.add(job.id, userId, documents.slice(event.offset, event.offset + event.outputs.length), event.outputs) : undefined;

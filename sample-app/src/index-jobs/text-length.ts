@@ -18,3 +18,24 @@ export function lengthBucket(text: string): LengthBucket {
   const tokens = tokensOf(text);
   return tokens <= BUCKET_LIMITS.short ? 'short' : tokens <= BUCKET_LIMITS.medium ? 'medium' : 'long';
 }
+
+/**
+ * What a text is embedded for. Embedding APIs take the same distinction (an input type of query or
+ * document); here it only decides the batch: a search query is batched with other queries, never
+ * made to wait while a batch of an indexing job's documents computes with it.
+ */
+export type EmbedPurpose = 'query' | 'document';
+
+/** One value of the embed serving. */
+export interface EmbedText {
+  text: string;
+  purpose: EmbedPurpose;
+}
+
+export const asDocument = (text: string): EmbedText => ({ text, purpose: 'document' });
+export const asQuery = (text: string): EmbedText => ({ text, purpose: 'query' });
+
+/** The batch key: `query` for search queries (few, and wanted now), else the document's length bucket. */
+export function embedBatchKey(value: EmbedText): 'query' | LengthBucket {
+  return value.purpose === 'query' ? 'query' : lengthBucket(value.text);
+}
