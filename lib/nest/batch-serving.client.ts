@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { Observable, defer, from, map, switchMap } from 'rxjs';
 import { ServingNotFoundError } from '../core/errors';
 import { servingNotFound, servingNotLocal } from '../core/messages';
-import { settleResult, type RunningServing } from '../core/running-serving';
+import { RunningServing, settleResult } from '../core/running-serving';
 import type { ServingStats } from '../core/stats';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
 import type { RemoteServing } from '../transports/transport';
@@ -26,6 +26,11 @@ type InlineOptions = Pick<DispatchOptions, 'context'>;
  */
 @Injectable()
 export class BatchServingClient {
+  /** The last dispatch without options that went to a serving hosted here, while the registry is unchanged (`generation`). */
+  private lastKey: Key | undefined;
+  private lastHosted: RunningServing | undefined;
+  private lastGeneration = -1;
+
   constructor(
     private readonly registry: BatchServingRegistry,
     private readonly readiness: ServingReadiness,
@@ -36,9 +41,14 @@ export class BatchServingClient {
   dispatch<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: DispatchOptions): Promise<ServingOutput<C>>;
   dispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
   dispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<unknown> {
+    // The common call, to the serving of the last one, hosted here, with no options: no route.
+    // (Moving what follows into a method of its own measured worse: 2,422 / 2,014 against 2,367 / 2,008.)
+    if (options === undefined && serving === this.lastKey && this.registry.generation === this.lastGeneration) return this.lastHosted!.dispatch(input);
     if (!this.readiness.isOpen) return this.afterReady('dispatch', serving, input, options);
     try {
-      return this.route(serving, options).dispatch(input, options);
+      const target = this.route(serving, options);
+      if (options === undefined && target instanceof RunningServing) (this.lastKey = serving), (this.lastHosted = target), (this.lastGeneration = this.registry.generation);
+      return target.dispatch(input, options);
     } catch (error) {
       return Promise.reject(error);
     }

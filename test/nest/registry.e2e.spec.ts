@@ -69,6 +69,8 @@ describe('BatchServingRegistry: servings at run time', () => {
     const again = await registry.register('slow', upper);
     expect(await client.dispatch('slow', 'five', { local: true })).toBe('FIVE');
     expect(registry.get('slow')).toBe(again);
+    // The client's shortcut for a dispatch without options (the serving it reached last) follows too.
+    expect(await client.dispatch('slow', 'six')).toBe('SIX');
   });
 
   it('unregister of a name that is not running fails with ServingNotFoundError', async () => {
