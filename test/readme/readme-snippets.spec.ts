@@ -1,6 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { expectedPrints, extractSnippets, NO_RUN_MARKER, samePrint, typeErrors, writeRunnable, type Snippet } from './snippets';
+import { expectedPrints, extractSnippets, NO_RUN_MARKER, samePrint, typeErrors, unawaitedCalls, writeRunnable, type Snippet } from './snippets';
 
 /*
  * The README is a contract: every ```ts block of README.md compiles and runs, as written.
@@ -13,6 +13,8 @@ import { expectedPrints, extractSnippets, NO_RUN_MARKER, samePrint, typeErrors, 
  * - Then it runs, in Jest, from top to bottom: a block that throws or rejects fails the test. A
  *   block that starts something (a serving, an application) closes it before it ends, and listens
  *   on port 0 if it listens at all. Declarations alone run too: their decorators are evaluated.
+ * - It awaits what it starts: `await main();`, not `void main();` (refused: the run would end first,
+ *   and what it logs would land unchecked in another block's test).
  * - A `console.log(x)` line (at the start of a line, one argument) may end with `// prints <JSON>`:
  *   the value it logs must equal that JSON. The n-th such line of the block is matched with the
  *   n-th value the block logs, so a block with a `// prints` logs from straight-line code only.
@@ -72,6 +74,7 @@ describe('README.md: every TypeScript block compiles in strict mode and runs', (
 
   const runnable = snippets.map((snippet, i) => [label(snippet), snippet, i] as const).filter(([, snippet]) => snippet.run);
   it.each(runnable)('%s runs, and prints what it says', async (_, snippet, i) => {
+    expect(unawaitedCalls(snippet.code)).toEqual([]);
     const printed = await run(snippet.code, `readme-${i}-line-${snippet.line}`);
     expect(wrongPrints(snippet.code, printed)).toEqual([]);
   }, 30_000);
@@ -100,6 +103,11 @@ describe('the README check itself', () => {
     '```',
   ].join('\n');
   const blocks = extractSnippets(readme);
+
+  it('refuses a block that starts work without awaiting it (void main()), whose logs would go unchecked', () => {
+    const code = ['async function main() {', '  console.log(1); // prints 1', '}', 'void main();', 'void 0;', 'await main();'].join('\n');
+    expect(unawaitedCalls(code)).toEqual(['line 4: void main(); (write await instead of void)']);
+  });
 
   it('finds the ts blocks, their lines and headings, and the no-run marker', () => {
     expect(blocks.map(({ line, heading, run }) => ({ line, heading, run }))).toEqual([

@@ -134,3 +134,15 @@ export function expectedPrints(code: string): Array<string | undefined> {
 
 /** A printed value and a `// prints` text are the same when they match as JSON, spaces aside. */
 export const samePrint = (printed: unknown, expected: string): boolean => JSON.stringify(printed) === JSON.stringify(JSON.parse(expected));
+
+/**
+ * Top-level statements that start work and drop its promise (`void main();`): the run ends before
+ * that work does, so what it logs is not checked, and lands in another block's capture. Write
+ * `await main();` (top-level `await` is allowed).
+ */
+export function unawaitedCalls(code: string): string[] {
+  const source = ts.createSourceFile('snippet.ts', code, ts.ScriptTarget.ES2022, true);
+  return source.statements
+    .filter((s) => ts.isExpressionStatement(s) && ts.isVoidExpression(s.expression) && ts.isCallExpression(s.expression.expression))
+    .map((s) => `line ${source.getLineAndCharacterOfPosition(s.getStart(source)).line + 1}: ${s.getText(source)} (write await instead of void)`);
+}
