@@ -462,8 +462,9 @@ export class Batcher<I, O> implements Isolating<I, O> {
         }
         if (this.dueKeys.length === 0) break;
         const key = this.nextDue();
-        // The highest priority due may not use the reserved partitions: nothing else due may either.
-        if (this.reserved(key.topPriority)) {
+        // With `reserve`: the highest priority due may not use the reserved partitions, so nothing else due may either.
+        const priority = this.options.reserve ? key.topPriority : 0;
+        if (this.reserved(priority)) {
           this.dueKeys.unshift(key);
           break;
         }
@@ -475,7 +476,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
           break;
         }
         key.due = false;
-        const batch = this.take(key, fit);
+        const batch = this.take(key, fit, priority);
         // Checking what is live too means a miscount can never turn this loop into a livelock.
         if (key.queued === 0 || !batch) this.retire(key);
         else if (this.isDue(key) || this.fullByCost(key)) this.markDue(key);
@@ -549,9 +550,11 @@ export class Batcher<I, O> implements Isolating<I, O> {
     return due.splice(best, 1)[0];
   }
 
-  /** The one place a batch is formed: up to batchSize values of `key` (see KeyQueue.take), within the cost budget (`fit`). */
-  private take(key: KeyQueue, fit: BatchFit | undefined): Batch<I, O> | undefined {
-    const priority = this.options.reserve ? key.topPriority : 0;
+  /**
+   * The one place a batch is formed: up to batchSize values of `key` (see KeyQueue.take), within
+   * the cost budget (`fit`); `priority` is the highest waiting, which the batch takes first.
+   */
+  private take(key: KeyQueue, fit: BatchFit | undefined, priority: number): Batch<I, O> | undefined {
     const batch = key.take<I, O>(this, fit ? fit.count : this.options.batchSize);
     if (!batch) return undefined;
     batch.priority = priority;
