@@ -20,10 +20,13 @@ let raw: NatsConnection;
 beforeAll(async () => {
   server = await NatsServer.start();
   record = new ExecutionRecord();
-  member = await MemberProcess.start('A', server.url, record.file, [{ name: 'squares', kind: 'squares', options: { batchTimeout: 20 } }]);
+  member = await MemberProcess.start('A', server.url, record.file, [
+    { name: 'squares', kind: 'squares', options: { batchTimeout: 20 } },
+    { name: 'held', kind: 'slow', delay: 500, options: { batchSize: 1, batchTimeout: 0 } },
+  ]);
   caller = await startCallerApp(server.url);
   raw = await connect({ servers: server.url });
-  await eventually(() => caller.transport.members('squares').length === 1, 10_000, 'the member');
+  await eventually(() => caller.transport.members('squares').length === 1 && caller.transport.members('held').length === 1, 10_000, 'the member');
 });
 
 afterAll(async () => {
@@ -32,6 +35,17 @@ afterAll(async () => {
   await member?.close();
   await server?.dispose();
   record?.dispose();
+});
+
+describe('priority across NATS (API.md section 8.4)', () => {
+  it('travels with the request: on the member, a later dispatch of higher priority runs before earlier ones of lower', async () => {
+    // One partition, one value a batch, each held 500 ms: what arrives meanwhile waits in the member's queue.
+    const first = caller.client.dispatch('held', 1);
+    await eventually(() => record.values('held').length === 1, 10_000, 'the first batch running on the member');
+    const rest = [caller.client.dispatch('held', 2), caller.client.dispatch('held', 3), caller.client.dispatch('held', 4, { priority: 5 })];
+    expect(await Promise.all([first, ...rest])).toEqual([1, 2, 3, 4]);
+    expect(record.values('held').map(({ value }) => value)).toEqual([1, 4, 2, 3]);
+  });
 });
 
 describe('a remote dispatch with a bad option', () => {
