@@ -57,6 +57,9 @@ export class Caller {
    * on the next request message to that member; what none carried leaves on its own at the next tick.
    */
   private acks = new Map<string, number[]>();
+  /** When this process last lost its connection to the server, and last got one back (performance.now()). */
+  private lostAt = -Infinity;
+  private backAt = -Infinity;
   private readonly deadlines = new DeadlineQueue<RemoteCall>((call, ms) => this.fail(call, new DispatchTimeoutError(dispatchTimeout(call.name, ms))));
 
   constructor(
@@ -160,11 +163,21 @@ export class Caller {
     const record = this.sent.get(seq);
     if (!record) return;
     this.sent.delete(seq);
+    // Sent while this process was away from its server, or answered while its new server still
+    // learns who listens (half a memberTimeout after it came back): it says nothing of the member,
+    // and is not counted as one of the tries.
+    const blind = record.at >= this.lostAt && (this.lostAt > this.backAt || performance.now() - this.backAt < this.memberTimeout / 2);
     for (const call of record.calls) {
       if (call.settled || call.seq !== seq) continue;
-      this.membership.forget(call.name, call.member);
+      if (blind) call.tries--;
+      else this.membership.forget(call.name, call.member);
       this.retry(call, undefined);
     }
+  }
+
+  /** This process lost its connection to the server (it reconnects; see `auditAll`). */
+  disconnected(): void {
+    this.lostAt = performance.now();
   }
 
   /**
@@ -204,6 +217,7 @@ export class Caller {
    */
   auditAll(): void {
     const now = performance.now();
+    this.backAt = now;
     const audits = new Map<string, number[]>();
     for (const call of this.calls.values()) if (call.seq !== 0) this.audit(call, now, audits);
     for (const [member, ids] of audits) this.control(member, 'audit', ids);

@@ -240,8 +240,10 @@ export class NatsTransport implements ServingTransport, Link, CarrierHost {
   /** Connection events: logged; after a reconnection the fleet is asked again who is there. */
   private async watch(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
-      if (status.type === 'disconnect') this.logger.warn(messages.disconnected(status.server));
-      else if (status.type === 'reconnect') {
+      if (status.type === 'disconnect') {
+        this.logger.warn(messages.disconnected(status.server));
+        this.callerSide?.disconnected();
+      } else if (status.type === 'reconnect') {
         this.logger.log(messages.reconnected(status.server));
         this.presence.ask();
         // Whatever was on its way through the old connection may be lost: ask again, send again.
