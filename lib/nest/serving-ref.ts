@@ -26,16 +26,23 @@ export interface RefTarget {
  */
 export class ServingRef<In = unknown, Out = unknown, O = unknown> {
   private resolved: RefTarget | undefined;
+  private readonly clientOf: (() => RefTarget) | undefined;
 
-  /** @internal Takes the client lazily: a ref may be built before the module that holds the client. */
+  /**
+   * @internal Takes the client, or a way to find it on first use: a ref injected with
+   * `@InjectServing()` may be built before the module that holds the client.
+   */
   constructor(
-    private readonly clientOf: () => RefTarget,
+    client: RefTarget | (() => RefTarget),
     /** The serving this ref dispatches to. */
     readonly serving: string | ServingClass,
-  ) {}
+  ) {
+    if (typeof client === 'function') this.clientOf = client;
+    else this.resolved = client;
+  }
 
   private get client(): RefTarget {
-    return (this.resolved ??= this.clientOf());
+    return (this.resolved ??= this.clientOf!());
   }
 
   /** One input, one result. Rejects with a BatchServingError. */

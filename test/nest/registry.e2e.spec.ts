@@ -73,6 +73,23 @@ describe('BatchServingRegistry: servings at run time', () => {
     expect(await client.dispatch('slow', 'six')).toBe('SIX');
   });
 
+  it("the client's shortcut starts at the module's first serving, and still follows an unregister", async () => {
+    const own = await Test.createTestingModule({
+      imports: [BatchServingModule.forRoot({ servings: [{ name: 'first', serving: upper, batchTimeout: 0 }], transport })],
+    }).compile();
+    await own.init();
+    try {
+      const ownClient = own.get(BatchServingClient);
+      expect(await ownClient.dispatch('first', 'a')).toBe('A');
+      await own.get(BatchServingRegistry).unregister('first');
+      // Not the serving the shortcut started at: it stopped, and the name now routes to the transport.
+      expect(await ownClient.dispatch('first', 'b')).toBe('first@remote(b)');
+      expect(await ownClient.ref('first').dispatch('c')).toBe('first@remote(c)');
+    } finally {
+      await own.close();
+    }
+  });
+
   it('unregister of a name that is not running fails with ServingNotFoundError', async () => {
     await expect(registry.unregister('nope')).rejects.toBeInstanceOf(ServingNotFoundError);
   });
