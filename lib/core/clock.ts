@@ -20,11 +20,14 @@ function expire(): void {
 
 /** Milliseconds (performance.now scale), at most one event-loop turn old. */
 export function turnStamp(): TurnStamp {
-  if (!fresh) {
-    reading = { ms: globalThis.performance.now() };
-    fresh = true;
-    setImmediate(expire);
-  }
+  // This small, V8 inlines it wherever it is called; the reading is taken apart.
+  return fresh ? reading : read();
+}
+
+function read(): TurnStamp {
+  reading = { ms: globalThis.performance.now() };
+  fresh = true;
+  setImmediate(expire);
   return reading;
 }
 
