@@ -59,7 +59,8 @@ export class BatchServingClient {
   dispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
   dispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<unknown> {
     // The common call, to the serving of the last one, hosted here, with no options: no route.
-    // (Moving what follows into a method of its own measured worse: 2,422 / 2,014 against 2,367 / 2,008.)
+    // (Moving what follows into a method of its own measured worse, twice: 2,422 / 2,014 against
+    // 2,367 / 2,008, and later 2,038 against 1,958 steady.)
     if (options === undefined && serving === this.lastKey && this.registry.generation === this.lastGeneration) return this.lastHosted!.dispatch(input);
     if (!this.readiness.isOpen) return this.afterReady('dispatch', serving, input, options);
     try {
