@@ -10,25 +10,29 @@ export interface TurnStamp {
   readonly ms: number;
 }
 
-/** Sharing one object also saves each dispatch the heap box a number field would cost. */
-let reading: TurnStamp = { ms: 0 };
-let fresh = false;
+/**
+ * The reading of this turn, undefined once it expired. Sharing one object also saves each dispatch
+ * the heap box a number field would cost.
+ */
+let reading: TurnStamp | undefined;
 
 function expire(): void {
-  fresh = false;
+  reading = undefined;
 }
 
 /** Milliseconds (performance.now scale), at most one event-loop turn old. */
 export function turnStamp(): TurnStamp {
-  // This small, V8 inlines it wherever it is called; the reading is taken apart.
-  return fresh ? reading : read();
+  // This small, V8 inlines it wherever it is called; the reading is taken apart. `??` on the
+  // reading, not a `fresh` flag: V8 knows no type for a module variable, so a test of a boolean
+  // one compiled to a full ToBoolean (about 13 instructions), `??` to two compares.
+  return reading ?? read();
 }
 
 function read(): TurnStamp {
-  reading = { ms: globalThis.performance.now() };
-  fresh = true;
+  const stamp = { ms: globalThis.performance.now() };
+  reading = stamp;
   setImmediate(expire);
-  return reading;
+  return stamp;
 }
 
 /** Before any dispatch has been stamped. */
@@ -36,7 +40,7 @@ export const NO_STAMP: TurnStamp = { ms: 0 };
 
 /** Forgets the reading: call after running user code that may have taken long. */
 export function invalidateClock(): void {
-  fresh = false;
+  reading = undefined;
 }
 
 export const preciseClock = (): number => globalThis.performance.now();
