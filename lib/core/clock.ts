@@ -43,6 +43,22 @@ function read(): TurnStamp {
   return stamp;
 }
 
+/** Leaves `value` in this turn's reading (`handoff`), for `takeHandoff` to take at once. */
+export function handOff(value: unknown): void {
+  turnStamp().handoff = value;
+}
+
+/**
+ * What `handOff` just left, taken so that nothing keeps it. Called right after `handOff`, so the
+ * reading is there: not asking `turnStamp` again spares the dispatch path a branch.
+ */
+export function takeHandoff(): unknown {
+  const stamp = reading!;
+  const value = stamp.handoff;
+  stamp.handoff = undefined;
+  return value;
+}
+
 /** Before any dispatch has been stamped. */
 export const NO_STAMP: TurnStamp = { ms: 0, handoff: undefined };
 

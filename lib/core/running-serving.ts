@@ -1,7 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
 import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
-import { turnStamp } from './clock';
+import { handOff, takeHandoff } from './clock';
 import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
 import { SourceGuard, feed } from './feed';
 import { runInline } from './inline';
@@ -277,13 +277,10 @@ export function settleResult<T>(promise: Promise<T>): Promise<DispatchResult<T>>
 
 /** Leaves the resolve of the promise being made in this turn's `handoff`, for `dispatch` to take at once. */
 function captureResolve(resolve: (value: never) => void): void {
-  turnStamp().handoff = resolve;
+  handOff(resolve);
 }
 
 /** The resolve `captureResolve` just left, taken so that no dispatch keeps another's. */
 function takeResolve(): (value: unknown) => void {
-  const turn = turnStamp();
-  const resolve = turn.handoff as (value: unknown) => void;
-  turn.handoff = undefined;
-  return resolve;
+  return takeHandoff() as (value: unknown) => void;
 }
