@@ -1,6 +1,7 @@
 import { Observable, Subject } from 'rxjs';
 import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
 import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
+import { handOff, takeHandoff } from './clock';
 import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
 import { SourceGuard, feed } from './feed';
 import { runInline } from './inline';
@@ -274,16 +275,12 @@ export function settleResult<T>(promise: Promise<T>): Promise<DispatchResult<T>>
   );
 }
 
-/** Where `captureResolve` leaves the resolve of the promise being made, for `dispatch` to take at once. */
-let captured: ((value: unknown) => void) | undefined;
-
+/** Leaves the resolve of the promise being made in this turn's `handoff`, for `dispatch` to take at once. */
 function captureResolve(resolve: (value: never) => void): void {
-  captured = resolve as (value: unknown) => void;
+  handOff(resolve);
 }
 
 /** The resolve `captureResolve` just left, taken so that no dispatch keeps another's. */
 function takeResolve(): (value: unknown) => void {
-  const resolve = captured!;
-  captured = undefined;
-  return resolve;
+  return takeHandoff() as (value: unknown) => void;
 }
