@@ -238,8 +238,15 @@ function writeMarkdown(body, figures) {
     const clientPart = previous.client ? `BatchServingClient / DataLoader ${previous.client}x, ` : '';
     const entry = `- ${previous.date}, ${previous.revision}: ${clientPart}RunningServing / DataLoader ${previous.ratio}x, ${previous.bytes} B per queued value (${previous.machine})`;
     const old = HISTORY.exec(text);
-    const entries = old ? old[0].split('\n').filter((line) => line.startsWith('- ')) : [];
-    const history = ['<!-- bench:history -->', '## Earlier overhead figures', '', entry, ...entries.slice(0, 19), '<!-- /bench:history -->'].join('\n');
+    const lines = old ? old[0].split('\n') : [];
+    // Only lines this function wrote are entries; anything written by hand inside the block is
+    // kept, after it (a hand-written section there was once lost, its bullets taken for entries).
+    const isEntry = (line) => /^- \d{4}-\d{2}-\d{2}, /.test(line);
+    const own = new Set(['<!-- bench:history -->', '<!-- /bench:history -->', '## Earlier overhead figures']);
+    const handWritten = lines.filter((line) => !isEntry(line) && !own.has(line)).join('\n').trim();
+    const entries = lines.filter(isEntry);
+    const block = ['<!-- bench:history -->', '## Earlier overhead figures', '', entry, ...entries.slice(0, 19), '<!-- /bench:history -->'];
+    const history = [...block, ...(handWritten ? ['', handWritten] : [])].join('\n');
     text = old ? text.replace(HISTORY, () => history) : `${text.trimEnd()}\n\n${history}\n`;
   }
   fs.writeFileSync(MARKDOWN, text.endsWith('\n') ? text : `${text}\n`);
