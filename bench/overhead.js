@@ -143,11 +143,17 @@ const contenders = [
   },
 ];
 
-/** ns per value of `total` values through `contender`, CONCURRENCY callers at a time. */
+/**
+ * ns per value of `total` values through `contender`, CONCURRENCY callers at a time. Each contender
+ * is set up once, at its first round, and kept, as an application keeps its servings (and its
+ * DataLoader for as long as a request lasts): a round is a burst of load on a warm process. A full
+ * collection before each round puts every round on the same heap, as the memory reducer would
+ * after an idle spell; it frees everything the last burst made (lib/core/shapes.ts).
+ */
 async function runLoad(contender, total) {
   const per = Math.ceil(total / CONCURRENCY);
   const n = per * CONCURRENCY;
-  const made = await contender.setup();
+  const made = (contender.made ??= await contender.setup());
   const target = contender.target ? contender.target(made) : made;
   gc();
   const callers = new Array(CONCURRENCY);
@@ -155,7 +161,6 @@ async function runLoad(contender, total) {
   for (let c = 0; c < CONCURRENCY; c++) callers[c] = contender.caller(target, per, c * per);
   const sums = await Promise.all(callers);
   const t1 = process.hrtime.bigint();
-  if (contender.teardown) await contender.teardown(made);
   // Every value came back as itself: a contender that dropped or mixed up values would show here.
   const sum = sums.reduce((a, b) => a + b, 0);
   if (sum !== (n * (n - 1)) / 2) throw new Error(`${contender.name}: wrong results (sum ${sum}, expected ${(n * (n - 1)) / 2})`);
@@ -181,6 +186,7 @@ async function throughput(args) {
     }
     process.stderr.write(`overhead round ${r + 1}/${args.rounds}: ${line.join(', ')} ns/value\n`);
   }
+  for (const contender of contenders) if (contender.teardown) await contender.teardown(contender.made);
   // Each round's figures were measured seconds apart, so a ratio within a round is the least noisy.
   const ratios = Object.fromEntries(contenders.map((c) => [c.key, samples[c.key].map((ns, r) => ns / samples.dataloader[r])]));
   return { samples, ratios, peakRssAfterThroughput: peakRss() };

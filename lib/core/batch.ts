@@ -2,6 +2,7 @@ import type { BatchCaller, BatchContext, HookPayload } from './types';
 import type { ClosedBy } from './window';
 import { BatchResultLengthError, UnknownHookError } from './errors';
 import { hookPayloadLength, unknownHook } from './messages';
+import { keepShape } from './shapes';
 
 /** What a batch needs to know of the serving that runs it. */
 export interface BatchHost {
@@ -85,8 +86,9 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   private slices: number;
   /** Outputs were delivered or the batch failed: later emits are dropped. */
   finished = false;
-  startedAt = 0;
-  waitMs = 0;
+  /** NaN until the batch starts: a time is a fraction, and a field first set to 0 would change map then (shapes.ts). */
+  startedAt = NaN;
+  waitMs = NaN;
   /** `ctx.attempt`: 1, then one more for each retry of these values (the halves of a split keep it). */
   attempt = 1;
   /** Total cost, kept only when the serving has `.cost`: without it a value costs 1 and `cost` is `size`. */
@@ -200,3 +202,7 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
     }
   }
 }
+
+// Kept for the life of the process, so that a full collection in an idle moment does not throw
+// away the compiled code that runs batches (shapes.ts).
+keepShape(new Batch({ name: '', hooks: new Set(), watch: () => undefined }, '', [], []));

@@ -4,6 +4,7 @@ import { BatchExecutionError, BatchResultLengthError, InvalidInputError, type Ba
 import * as messages from './messages';
 import type { Slab } from './key-queue';
 import type { ServingSpec } from './serving-spec';
+import { keepShape } from './shapes';
 
 /*
  * The caller side of a dispatch: validate and mapInputs before the values are queued,
@@ -181,3 +182,11 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
 
   part(): void {}
 }
+
+const noop = (): void => undefined;
+const NO_CALLER: CallerSide = { spec: { handle: () => [] } as unknown as AnySpec, name: '' };
+
+// One of each kept for the life of the process, so that a full collection in an idle moment
+// does not throw away the compiled dispatch path (shapes.ts).
+keepShape(new SingleDispatch(undefined, undefined, NO_CALLER, noop));
+keepShape(new PromiseDispatch([], undefined, NO_CALLER.spec, '', [], false, noop, noop));

@@ -23,6 +23,14 @@ export interface TurnStamp {
  */
 let reading: TurnStamp | undefined;
 
+/**
+ * The immediate that expires the last reading, kept after it ran: V8 frees the map of Node's
+ * Immediate objects in a full collection once none is left, and every piece of compiled code
+ * that made one with `setImmediate` (the dispatch path's, the batcher's end of turn) with it
+ * (shapes.ts). Every immediate has that map, so this one keeps it for all.
+ */
+let expiry: NodeJS.Immediate | undefined;
+
 function expire(): void {
   reading = undefined;
 }
@@ -39,7 +47,7 @@ export function turnStamp(): TurnStamp {
 function read(): TurnStamp {
   const stamp: TurnStamp = { ms: globalThis.performance.now(), handoff: undefined };
   reading = stamp;
-  setImmediate(expire);
+  expiry = setImmediate(expire);
   return stamp;
 }
 
