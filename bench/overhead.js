@@ -15,6 +15,12 @@
  * run interleaved in an order that changes every round, and the ratio to DataLoader is taken per
  * round (both ran seconds apart) before its median is taken.
  *
+ * Each throughput figure comes from a process of its own (as JMH forks per benchmark): set up,
+ * warm up, a full collection, one measured burst. In one shared process the contenders taxed each
+ * other: batshit's million timers a round made Node's timer code, which ours shares (setImmediate),
+ * polymorphic and threw it away every round, and its garbage changed the next contender's heap;
+ * ours then measured 1.14-1.16x DataLoader where alone with DataLoader it was 0.93-0.98x.
+ *
  *   node --expose-gc bench/overhead.js               full run, prints its tables
  *   node --expose-gc bench/overhead.js --quick       small sizes for CI
  *   options: --rounds N  --values N  --queued N  --warmup N  --json (one BENCH_JSON line, for bench/run.js)
@@ -26,6 +32,7 @@ const batshit = require('@yornaath/batshit');
 const { Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { BatchServing, BatchServingModule, BatchServingClient } = require('../dist');
+const { execFileSync } = require('node:child_process');
 const { median, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
 
 const CONCURRENCY = 1000;
@@ -144,17 +151,13 @@ const contenders = [
 ];
 
 /**
- * ns per value of `total` values through `contender`, CONCURRENCY callers at a time. Each contender
- * is set up once, at its first round, and kept, as an application keeps its servings (and its
- * DataLoader for as long as a request lasts): a round is a burst of load on a warm process. A full
- * collection before each round puts every round on the same heap, as the memory reducer would
- * after an idle spell; it frees everything the last burst made (lib/core/shapes.ts).
+ * ns per value of `total` values through `contender` (set up already), CONCURRENCY callers at a
+ * time, after a full collection: as the memory reducer runs after an idle spell, it frees all that
+ * earlier bursts made (lib/core/shapes.ts).
  */
-async function runLoad(contender, total) {
+async function runLoad(contender, target, total) {
   const per = Math.ceil(total / CONCURRENCY);
   const n = per * CONCURRENCY;
-  const made = (contender.made ??= await contender.setup());
-  const target = contender.target ? contender.target(made) : made;
   gc();
   const callers = new Array(CONCURRENCY);
   const t0 = process.hrtime.bigint();
@@ -167,6 +170,36 @@ async function runLoad(contender, total) {
   return Number(t1 - t0) / n;
 }
 
+/**
+ * In a process of its own (`--child KEY`): set up, warm up, BURSTS measured bursts; prints the
+ * median's ns per value. A process fresh from warm-up was still growing its young generation and
+ * finishing compiles: every contender measured about 1.6x its figure in a process that had run longer.
+ */
+async function child(key, args) {
+  const contender = contenders.find((c) => c.key === key);
+  const made = await contender.setup();
+  const target = contender.target ? contender.target(made) : made;
+  await runLoad(contender, target, args.warmup);
+  const bursts = [];
+  for (let b = 0; b < BURSTS; b++) bursts.push(await runLoad(contender, target, args.values));
+  const ns = median(bursts);
+  if (contender.teardown) await contender.teardown(made);
+  process.stdout.write(`${CHILD_PREFIX}${ns} ${peakRss()}\n`);
+}
+
+const CHILD_PREFIX = 'OVERHEAD_NS ';
+const BURSTS = 3;
+
+/** One figure of `contender` (and the peak RSS of its process), from a fresh process running this file with `--child`. */
+function forked(contender, args) {
+  const argv = ['--expose-gc', __filename, '--child', contender.key, '--values', String(args.values), '--warmup', String(args.warmup)];
+  const out = execFileSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  const line = out.split('\n').find((l) => l.startsWith(CHILD_PREFIX));
+  if (!line) throw new Error(`${contender.name}: no figure from its process:\n${out}`);
+  const [ns, rss] = line.slice(CHILD_PREFIX.length).split(' ').map(Number);
+  return { ns, rss };
+}
+
 /** Round r runs the contenders rotated by r, reversed every other round, so none always goes first. */
 function order(r) {
   const k = contenders.length;
@@ -174,22 +207,22 @@ function order(r) {
   return Math.floor(r / k) % 2 ? rotated.reverse() : rotated;
 }
 
-async function throughput(args) {
-  for (const contender of contenders) await runLoad(contender, args.warmup);
+function throughput(args) {
   const samples = Object.fromEntries(contenders.map((c) => [c.key, []]));
+  let peakRssAfterThroughput = 0;
   for (let r = 0; r < args.rounds; r++) {
     const line = [];
     for (const i of order(r)) {
-      const ns = await runLoad(contenders[i], args.values);
+      const { ns, rss } = forked(contenders[i], args);
+      peakRssAfterThroughput = Math.max(peakRssAfterThroughput, rss);
       samples[contenders[i].key].push(ns);
       line.push(`${contenders[i].key} ${ns.toFixed(1)}`);
     }
     process.stderr.write(`overhead round ${r + 1}/${args.rounds}: ${line.join(', ')} ns/value\n`);
   }
-  for (const contender of contenders) if (contender.teardown) await contender.teardown(contender.made);
   // Each round's figures were measured seconds apart, so a ratio within a round is the least noisy.
   const ratios = Object.fromEntries(contenders.map((c) => [c.key, samples[c.key].map((ns, r) => ns / samples.dataloader[r])]));
-  return { samples, ratios, peakRssAfterThroughput: peakRss() };
+  return { samples, ratios, peakRssAfterThroughput };
 }
 
 // ---- memory -------------------------------------------------------------------------------------
@@ -348,14 +381,16 @@ function print(f) {
   ];
   process.stdout.write(
     `\n${f.machine}\n${CONCURRENCY} concurrent callers, ${f.values} values per round, ${f.rounds} rounds, batchSize ${BATCH_SIZE}, batchTimeout 0\n\n` +
-      `${table(overhead)}\n\n${table(memRows)}\n\npeak RSS: ${mib(f.peakRssThroughput)} after the throughput rounds, ${mib(f.peakRssEnd)} at the end\n`,
+      `${table(overhead)}\n\n${table(memRows)}\n\npeak RSS: ${mib(f.peakRssThroughput)} in a throughput round's process, ${mib(f.peakRssEnd)} at the end\n`,
   );
 }
 
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   if (typeof global.gc !== 'function') process.stderr.write('note: run with node --expose-gc for exact memory figures\n');
-  const tp = await throughput(args);
+  const childKey = process.argv.indexOf('--child');
+  if (childKey > 0) return child(process.argv[childKey + 1], args);
+  const tp = throughput(args);
   const mem = await memory(args);
   const f = figures(args, tp, mem);
   if (args.json) emitJson(f);
