@@ -24,6 +24,7 @@
  *   node --expose-gc bench/overhead.js               full run, prints its tables
  *   node --expose-gc bench/overhead.js --quick       small sizes for CI
  *   options: --rounds N  --values N  --queued N  --warmup N  --json (one BENCH_JSON line, for bench/run.js)
+ *   BENCH_DIST=path/to/dist measures another build (say, one of the commit before a change).
  * `npm run bench` runs it as part of the suite (bench/run.js), which writes BENCHMARKS.md.
  */
 require('reflect-metadata');
@@ -31,7 +32,7 @@ const DataLoader = require('dataloader');
 const batshit = require('@yornaath/batshit');
 const { Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
-const { BatchServing, BatchServingModule, BatchServingClient } = require('../dist');
+const { BatchServing, BatchServingModule, BatchServingClient } = require(process.env.BENCH_DIST ? require('node:path').resolve(process.env.BENCH_DIST) : '../dist');
 const { execFileSync } = require('node:child_process');
 const { median, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
 
