@@ -1,6 +1,6 @@
 'use strict';
 /*
- * Overhead of the core, side by side with its peers, in one process and one run:
+ * Overhead of the core, side by side with its peers, in one run:
  *
  *   throughput  1,000 concurrent callers, each looping `await call(v)`, identity batch function,
  *               batchSize 1,000, batchTimeout 0: ns per value through the public Nest client
@@ -16,15 +16,18 @@
  * round (both ran seconds apart) before its median is taken.
  *
  * Each throughput figure comes from a process of its own (as JMH forks per benchmark): set up,
- * warm up, a full collection, one measured burst. In one shared process the contenders taxed each
- * other: batshit's million timers a round made Node's timer code, which ours shares (setImmediate),
- * polymorphic and threw it away every round, and its garbage changed the next contender's heap;
- * ours then measured 1.14-1.16x DataLoader where alone with DataLoader it was 0.93-0.98x.
+ * warm up, then three measured bursts, each after a full collection, and their median. In one
+ * shared process the contenders taxed each other: batshit's million timers a round made Node's
+ * timer code, which ours shares (setImmediate), polymorphic and threw it away every round, and its
+ * garbage changed the next contender's heap; with batshit in the process the core measured
+ * 1.14-1.16x DataLoader, without it 0.93-0.98x (BENCHMARKS.md).
  *
  *   node --expose-gc bench/overhead.js               full run, prints its tables
  *   node --expose-gc bench/overhead.js --quick       small sizes for CI
  *   options: --rounds N  --values N  --queued N  --warmup N  --json (one BENCH_JSON line, for bench/run.js)
- *   BENCH_DIST=path/to/dist measures another build (say, one of the commit before a change).
+ *   BENCH_DIST=path/to/dist measures another build (say, one of the commit before a change) instead
+ *   of ../dist; BENCH_BEFORE=path/to/dist adds that build's client and core as two more contenders,
+ *   in the same rounds (a before/after comparison that the machine's drift does not skew).
  * `npm run bench` runs it as part of the suite (bench/run.js), which writes BENCHMARKS.md.
  */
 require('reflect-metadata');
@@ -151,6 +154,15 @@ const contenders = [
   },
 ];
 
+// BENCH_BEFORE: the client and the core of another build, measured in the same rounds; a child of
+// one of these loads that build (forked() sets its BENCH_DIST).
+if (process.env.BENCH_BEFORE) {
+  for (const key of ['nest', 'ours']) {
+    const base = contenders.find((c) => c.key === key);
+    contenders.push({ ...base, key: `${key}-before`, name: `${base.name}, BENCH_BEFORE`, dist: process.env.BENCH_BEFORE });
+  }
+}
+
 /**
  * ns per value of `total` values through `contender` (set up already), CONCURRENCY callers at a
  * time, after a full collection: as the memory reducer runs after an idle spell, it frees all that
@@ -181,6 +193,8 @@ async function child(key, args) {
   const made = await contender.setup();
   const target = contender.target ? contender.target(made) : made;
   await runLoad(contender, target, args.warmup);
+  // One burst more, not measured: the process is still growing its young generation.
+  await runLoad(contender, target, args.values);
   const bursts = [];
   for (let b = 0; b < BURSTS; b++) bursts.push(await runLoad(contender, target, args.values));
   const ns = median(bursts);
@@ -193,8 +207,10 @@ const BURSTS = 3;
 
 /** One figure of `contender` (and the peak RSS of its process), from a fresh process running this file with `--child`. */
 function forked(contender, args) {
-  const argv = ['--expose-gc', __filename, '--child', contender.key, '--values', String(args.values), '--warmup', String(args.warmup)];
-  const out = execFileSync(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] }).toString();
+  const flags = process.execArgv.includes('--expose-gc') ? process.execArgv : ['--expose-gc', ...process.execArgv];
+  const argv = [...flags, __filename, '--child', contender.key, '--values', String(args.values), '--warmup', String(args.warmup)];
+  const env = { ...process.env, BENCH_DIST: contender.dist ?? process.env.BENCH_DIST ?? '' };
+  const out = execFileSync(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
   const line = out.split('\n').find((l) => l.startsWith(CHILD_PREFIX));
   if (!line) throw new Error(`${contender.name}: no figure from its process:\n${out}`);
   const [ns, rss] = line.slice(CHILD_PREFIX.length).split(' ').map(Number);
@@ -210,12 +226,12 @@ function order(r) {
 
 function throughput(args) {
   const samples = Object.fromEntries(contenders.map((c) => [c.key, []]));
-  let peakRssAfterThroughput = 0;
+  const peakRssOf = Object.fromEntries(contenders.map((c) => [c.key, 0]));
   for (let r = 0; r < args.rounds; r++) {
     const line = [];
     for (const i of order(r)) {
       const { ns, rss } = forked(contenders[i], args);
-      peakRssAfterThroughput = Math.max(peakRssAfterThroughput, rss);
+      peakRssOf[contenders[i].key] = Math.max(peakRssOf[contenders[i].key], rss);
       samples[contenders[i].key].push(ns);
       line.push(`${contenders[i].key} ${ns.toFixed(1)}`);
     }
@@ -223,7 +239,7 @@ function throughput(args) {
   }
   // Each round's figures were measured seconds apart, so a ratio within a round is the least noisy.
   const ratios = Object.fromEntries(contenders.map((c) => [c.key, samples[c.key].map((ns, r) => ns / samples.dataloader[r])]));
-  return { samples, ratios, peakRssAfterThroughput };
+  return { samples, ratios, peakRssOf };
 }
 
 // ---- memory -------------------------------------------------------------------------------------
@@ -365,7 +381,8 @@ function figures(args, tp, mem) {
       return { key: c.key, name: c.name, ns: median(s), min: Math.min(...s), max: Math.max(...s), ratio: median(tp.ratios[c.key]), ratios: tp.ratios[c.key] };
     }),
     memory: mem,
-    peakRssThroughput: tp.peakRssAfterThroughput,
+    /** Peak RSS of each contender's round processes. */
+    peakRssOf: tp.peakRssOf,
     peakRssEnd: peakRss(),
   };
 }
@@ -382,7 +399,7 @@ function print(f) {
   ];
   process.stdout.write(
     `\n${f.machine}\n${CONCURRENCY} concurrent callers, ${f.values} values per round, ${f.rounds} rounds, batchSize ${BATCH_SIZE}, batchTimeout 0\n\n` +
-      `${table(overhead)}\n\n${table(memRows)}\n\npeak RSS: ${mib(f.peakRssThroughput)} in a throughput round's process, ${mib(f.peakRssEnd)} at the end\n`,
+      `${table(overhead)}\n\n${table(memRows)}\n\npeak RSS of a throughput round's process: ${contenders.map((c) => `${c.key} ${mib(f.peakRssOf[c.key])}`).join(', ')}; of this one at the end ${mib(f.peakRssEnd)}\n`,
   );
 }
 

@@ -171,7 +171,7 @@ function rows(f, targets) {
       target('bytes per queued value', m.oursSingles <= 300, `${m.oursSingles.toFixed(0)} B`),
     ]);
     out.push(['4', '  same, dispatchMany of 1,000-value arrays', `${m.oursMany.toFixed(1)} B`, `pending promise ${m.bare.toFixed(0)} B`, '', '', '']);
-    out.push(['4', 'peak RSS of an overhead round (one contender per process)', mib(f.overhead.peakRssThroughput), '', '', '', '']);
+    out.push(['4', 'peak RSS of an overhead round, BatchServingClient (one contender per process)', mib(f.overhead.peakRssOf.nest), `DataLoader ${mib(f.overhead.peakRssOf.dataloader)}`, '', '', '']);
   }
   if (f.nats) {
     const n = f.nats;
@@ -206,7 +206,7 @@ function rows(f, targets) {
 
 function loads(f) {
   const lines = [];
-  if (f.overhead) lines.push(`1, 4. ${f.overhead.concurrency} concurrent callers, identity batch function, batchSize ${f.overhead.batchSize}, batchTimeout 0, ${int(f.overhead.values)} values per round, median of ${f.overhead.rounds} rounds, contenders interleaved, each figure from a process of its own (set up, warm up, then the median of three bursts, each after gc()); ratio = median of per-round ratios. batshit: windowedFiniteBatchScheduler(maxBatchSize ${f.overhead.batchSize}, windowMs 0). Memory: heap bytes after gc() with ${int(f.overhead.queued)} values queued.`);
+  if (f.overhead) lines.push(`1, 4. ${f.overhead.concurrency} concurrent callers, identity batch function, batchSize ${f.overhead.batchSize}, batchTimeout 0, ${int(f.overhead.values)} values per round, median of ${f.overhead.rounds} rounds, contenders interleaved, each figure from a process of its own (set up, warm up, one burst unmeasured, then the median of three bursts, each after gc()); ratio = median of per-round ratios. batshit: windowedFiniteBatchScheduler(maxBatchSize ${f.overhead.batchSize}, windowMs 0). Memory: heap bytes after gc() with ${int(f.overhead.queued)} values queued.`);
   if (f.batching) lines.push(`2. batch function = 2 ms + 20 µs per value of waiting (setTimeout for whole ms, then setImmediate polling to the exact deadline), ${f.batching.concurrency} callers, ${int(f.batching.results[0].values)} values (batchSize 1: ${int(f.batching.results[0].unbatchedValues)}), batchTimeout 0, median of ${f.batching.rounds} rounds.`);
   if (f.latency) lines.push(`3. lone caller: ${int(f.latency.lone.calls)} sequential calls, p50 minus a bare await's p50 in the same round, median of ${f.latency.lone.rounds} rounds. Queue wait: open-loop producer, ${f.latency.wait.burst} dispatches per setImmediate for ${f.latency.wait.seconds} s (~${int(f.latency.wait.valuesPerSecond)} values/s), batches of ~${int(f.latency.wait.meanBatchSize)} close on the timer; wait of each batch's first value, median of ${f.latency.wait.rounds} rounds' p99.`);
   if (f.nats) lines.push(`5. bench/nats.js: ${int(f.nats.calls)} lone calls, ${f.nats.seconds} s of ${f.nats.concurrency} callers, identity serving on 2 member processes via a local nats-server.`);

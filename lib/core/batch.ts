@@ -86,7 +86,7 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   private slices: number;
   /** Outputs were delivered or the batch failed: later emits are dropped. */
   finished = false;
-  /** NaN until the batch starts: a time is a fraction, and a field first set to 0 would change map then (shapes.ts). */
+  /** NaN until the batch starts, not 0: a time is not a small integer (shapes.ts). */
   startedAt = NaN;
   waitMs = NaN;
   /** `ctx.attempt`: 1, then one more for each retry of these values (the halves of a split keep it). */
@@ -203,6 +203,5 @@ export class Batch<I = any, O = any> implements BatchContext, SliceLayout {
   }
 }
 
-// Kept for the life of the process, so that a full collection in an idle moment does not throw
-// away the compiled code that runs batches (shapes.ts).
+// Kept so that full collections keep the compiled code that runs batches (shapes.ts).
 keepShape(new Batch({ name: '', hooks: new Set(), watch: () => undefined }, '', [], []));

@@ -186,7 +186,6 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
 const noop = (): void => undefined;
 const NO_CALLER: CallerSide = { spec: { handle: () => [] } as unknown as AnySpec, name: '' };
 
-// One of each kept for the life of the process, so that a full collection in an idle moment
-// does not throw away the compiled dispatch path (shapes.ts).
+// Kept so that full collections keep the compiled dispatch path (shapes.ts).
 keepShape(new SingleDispatch(undefined, undefined, NO_CALLER, noop));
 keepShape(new PromiseDispatch([], undefined, NO_CALLER.spec, '', [], false, noop, noop));

@@ -1,3 +1,4 @@
+import { keepShape } from './shapes';
 
 /*
  * A clock read once per event-loop turn. Reading the real clock costs about 40 ns, as much as the
@@ -23,13 +24,10 @@ export interface TurnStamp {
  */
 let reading: TurnStamp | undefined;
 
-/**
- * The immediate that expires the last reading, kept after it ran: V8 frees the map of Node's
- * Immediate objects in a full collection once none is left, and every piece of compiled code
- * that made one with `setImmediate` (the dispatch path's, the batcher's end of turn) with it
- * (shapes.ts). Every immediate has that map, so this one keeps it for all.
- */
-let expiry: NodeJS.Immediate | undefined;
+// One of Node's Immediate objects, cleared at once, kept for the map that every `setImmediate`
+// makes (the clock's and the batcher's end of turn compile against it, shapes.ts). Not the last
+// real one: that holds the next in its queue, and a request's AsyncLocalStorage store.
+clearImmediate(keepShape(setImmediate(expire)));
 
 function expire(): void {
   reading = undefined;
@@ -47,7 +45,7 @@ export function turnStamp(): TurnStamp {
 function read(): TurnStamp {
   const stamp: TurnStamp = { ms: globalThis.performance.now(), handoff: undefined };
   reading = stamp;
-  expiry = setImmediate(expire);
+  setImmediate(expire);
   return stamp;
 }
 

@@ -1,19 +1,22 @@
 /*
  * Why one instance of each per-call class lives as long as the process.
  *
- * V8 gives the objects of a class a hidden class (a map) per set of fields, and holds these maps
- * only through the objects that have them (the constructor holds only the first, empty one). A
- * full garbage collection that reduces memory (V8's memory reducer, once a process goes idle after
- * a burst, and `global.gc()`) frees a map whose objects are all gone, and with it every piece of
- * compiled code that checks for that map: for a dispatch or a batch, that is the whole compiled
- * dispatch path. The next burst then ran in the interpreter while V8 compiled it again: in
- * bench/overhead.js, whose rounds are such bursts, 1.3-1.4x DataLoader instead of 1.0-1.1x.
- * DataLoader is spared because its per-call objects are object literals, whose maps V8 holds.
+ * V8 gives the objects of a class a hidden class (a map) per set of fields and field kinds, and
+ * holds these maps only through the objects that have them (the constructor holds only the first,
+ * empty one). Once no object has a map, it survives a couple of full collections more (V8's
+ * --retain-maps-for-n-gc, 2), and none that reduces memory (the memory reducer's, when a process
+ * goes idle after a burst). Then it is freed, and with it every piece of compiled code that checks
+ * for it: for a dispatch or a batch, the whole compiled dispatch path. The next burst ran in the
+ * interpreter while V8 compiled the path again (BENCHMARKS.md, "Wall clock: the compiled path
+ * outlives a full collection"). DataLoader is spared: its per-call objects are object literals,
+ * whose maps the literal's boilerplate (in its function's feedback) keeps.
  *
- * `keepShape` keeps one instance, which keeps its map and the maps it was built through. The
- * instance must reach the same map as the real ones: a field that starts as a small integer and
- * later holds a fraction (a time) gets a new map, so such fields start as a fraction (NaN).
- * test/core/compiled-code.spec.ts checks that the dispatch path outlives a full collection.
+ * `keepShape` keeps one instance, which keeps its map and the maps it was built through. The kept
+ * instance must reach the map the real ones have. A field that first holds a small integer (a Smi,
+ * within ±2^31 in 64-bit Node) and later any other number (a fraction, such as a time) moves its objects to a new
+ * map, which the kept one does not have; so such fields start as NaN, not 0. (A priority beyond
+ * ±2^31 does that to `Batch.priority`: that serving then recompiles after idle spells, nothing
+ * worse.) test/core/compiled-code.spec.ts checks the dispatch path after such collections.
  */
 
 const kept: object[] = [];

@@ -116,7 +116,7 @@ export class Caller {
       // Late answers (the call already settled) and answers from a member that does not hold it are dropped.
       if (!call || call.member !== reply.from || call.seq === 0) continue;
       call.heardAt = now;
-      call.auditedAt = 0;
+      call.auditedAt = NaN;
       call.audits = 0;
       switch (item[1]) {
         case OK:
@@ -246,7 +246,8 @@ export class Caller {
     const audits = new Map<string, number[]>();
     for (const call of this.calls.values()) {
       if (call.seq === 0 || now - call.heardAt < this.memberTimeout) continue;
-      if (call.auditedAt !== 0 && now - call.auditedAt < this.memberTimeout) continue;
+      // Never audited since last heard of (NaN): the comparison is false.
+      if (now - call.auditedAt < this.memberTimeout) continue;
       if (call.audits >= MAX_AUDITS) {
         this.fail(call, new ServingUnavailableError(messages.unanswered(call.name, call.member, Math.round(now - call.heardAt))));
         continue;

@@ -1,4 +1,5 @@
 import { BatchExecutionError, type BatchServingError, errorFromCode } from '../../core/errors';
+import { keepShape } from '../../core/shapes';
 import type { RequestEntry } from './protocol';
 
 /** Where the answer of a remote dispatch goes. */
@@ -31,11 +32,15 @@ export class RemoteCall {
   /** Since when every member tried answered "no responders" (a failover): its next try waits for a member to announce itself, for at most memberTimeout. */
   unheardSince: number | undefined = undefined;
   deadlineAt = Infinity;
-  /** Last time anything was heard of it; an audit asks about it after memberTimeout of silence. */
-  heardAt = 0;
+  /**
+   * Last time anything was heard of it; an audit asks about it after memberTimeout of silence.
+   * Times start as NaN, not 0 (shapes.ts).
+   */
+  heardAt = NaN;
   /** When its request message left this process, last. */
-  sentAt = 0;
-  auditedAt = 0;
+  sentAt = NaN;
+  /** When it was last audited; NaN since it was last heard of. */
+  auditedAt = NaN;
   /** Audits sent since it was last heard of. */
   audits = 0;
   /** Batch events of a stream received so far. */
@@ -50,6 +55,11 @@ export class RemoteCall {
     readonly options: CallOptions,
   ) {}
 }
+
+const noop = (): void => undefined;
+
+// Kept so that full collections keep the compiled code of remote dispatches (shapes.ts).
+keepShape(new RemoteCall(0, '', [], { resolve: noop, reject: noop }, {}));
 
 /** The entry of a request message that carries `call`. */
 export function entryOf(call: RemoteCall): RequestEntry {
