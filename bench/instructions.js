@@ -31,7 +31,7 @@
 const { execFileSync, spawn } = require('node:child_process');
 
 const CONCURRENCY = 1000;
-const DIST = process.env.BENCH_DIST ? require('node:path').resolve(process.env.BENCH_DIST) : '../dist';
+const DIST = require('./lib/report').distPath();
 const SERVING = { name: 'identity', batchSize: 1000, batchTimeout: 0, maxQueueSize: 2_000_000 };
 const WARMUP = 100_000;
 

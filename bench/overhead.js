@@ -35,9 +35,9 @@ const DataLoader = require('dataloader');
 const batshit = require('@yornaath/batshit');
 const { Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
-const { BatchServing, BatchServingModule, BatchServingClient } = require(process.env.BENCH_DIST ? require('node:path').resolve(process.env.BENCH_DIST) : '../dist');
 const { execFileSync } = require('node:child_process');
-const { median, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
+const { distPath, median, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
+const { BatchServing, BatchServingModule, BatchServingClient } = require(distPath());
 
 const CONCURRENCY = 1000;
 const BATCH_SIZE = 1000;
@@ -184,16 +184,16 @@ async function runLoad(contender, target, total) {
 }
 
 /**
- * In a process of its own (`--child KEY`): set up, warm up, BURSTS measured bursts; prints the
- * median's ns per value. A process fresh from warm-up was still growing its young generation and
- * finishing compiles: every contender measured about 1.6x its figure in a process that had run longer.
+ * In a process of its own (`--child KEY`): set up, warm up, one burst unmeasured, BURSTS measured
+ * bursts; prints the median's ns per value. The unmeasured burst because a process fresh from
+ * warm-up was still growing its young generation and finishing compiles: every contender measured
+ * about 1.6x its figure in a process that had run longer.
  */
 async function child(key, args) {
   const contender = contenders.find((c) => c.key === key);
   const made = await contender.setup();
   const target = contender.target ? contender.target(made) : made;
   await runLoad(contender, target, args.warmup);
-  // One burst more, not measured: the process is still growing its young generation.
   await runLoad(contender, target, args.values);
   const bursts = [];
   for (let b = 0; b < BURSTS; b++) bursts.push(await runLoad(contender, target, args.values));

@@ -56,6 +56,11 @@ function revision() {
   }
 }
 
+/** The build a benchmark measures: BENCH_DIST=path/to/dist, else this checkout's dist. */
+function distPath() {
+  return process.env.BENCH_DIST ? path.resolve(process.env.BENCH_DIST) : path.join(ROOT, 'dist');
+}
+
 /** Value of `--flag N`, or `fallback`. */
 function numberArg(argv, flag, fallback) {
   const i = argv.indexOf(flag);
@@ -85,4 +90,4 @@ function runMain(main) {
   );
 }
 
-module.exports = { ROOT, median, percentile, peakRss, mib, table, markdownTable, machine, revision, numberArg, JSON_PREFIX, emitJson, runMain };
+module.exports = { ROOT, distPath, median, percentile, peakRss, mib, table, markdownTable, machine, revision, numberArg, JSON_PREFIX, emitJson, runMain };

@@ -4,7 +4,7 @@ import { BatchExecutionError, BatchResultLengthError, InvalidInputError, type Ba
 import * as messages from './messages';
 import type { Slab } from './key-queue';
 import type { ServingSpec } from './serving-spec';
-import { keepShape } from './shapes';
+import { keepShape, noop } from './shapes';
 
 /*
  * The caller side of a dispatch: validate and mapInputs before the values are queued,
@@ -183,7 +183,6 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
   part(): void {}
 }
 
-const noop = (): void => undefined;
 const NO_CALLER: CallerSide = { spec: { handle: () => [] } as unknown as AnySpec, name: '' };
 
 // Kept so that full collections keep the compiled dispatch path (shapes.ts).

@@ -21,6 +21,9 @@
 
 const kept: object[] = [];
 
+/** A callback that does nothing, for the kept instances' constructors. */
+export const noop = (): void => undefined;
+
 /** Keeps `instance`, and so its class's map, alive for the life of the process. */
 export function keepShape<T extends object>(instance: T): T {
   kept.push(instance);

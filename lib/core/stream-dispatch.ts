@@ -1,6 +1,6 @@
 import { Dispatch } from './dispatch';
 import type { BatchServingError } from './errors';
-import { keepShape } from './shapes';
+import { keepShape, noop } from './shapes';
 import type { ServingEvent } from './types';
 
 interface Held {
@@ -73,8 +73,6 @@ export class StreamDispatch extends Dispatch<unknown, unknown> {
     return held;
   }
 }
-
-const noop = (): void => undefined;
 
 // Kept so that full collections keep the compiled code of streams (shapes.ts).
 keepShape(new StreamDispatch([], undefined, 0, noop, noop, noop));

@@ -1,5 +1,5 @@
 import { BatchExecutionError, type BatchServingError, errorFromCode } from '../../core/errors';
-import { keepShape } from '../../core/shapes';
+import { keepShape, noop } from '../../core/shapes';
 import type { RequestEntry } from './protocol';
 
 /** Where the answer of a remote dispatch goes. */
@@ -55,8 +55,6 @@ export class RemoteCall {
     readonly options: CallOptions,
   ) {}
 }
-
-const noop = (): void => undefined;
 
 // Kept so that full collections keep the compiled code of remote dispatches (shapes.ts).
 keepShape(new RemoteCall(0, '', [], { resolve: noop, reject: noop }, {}));
