@@ -25,6 +25,7 @@
  *   node --expose-gc bench/overhead.js               full run, prints its tables
  *   node --expose-gc bench/overhead.js --quick       small sizes for CI
  *   options: --rounds N  --values N  --queued N  --warmup N  --json (one BENCH_JSON line, for bench/run.js)
+ *            --only nest,ours,... (throughput of these contenders only, DataLoader always among them; no memory table)
  *   BENCH_DIST=path/to/dist measures another build (say, one of the commit before a change) instead
  *   of ../dist; BENCH_BEFORE=path/to/dist adds that build's client and core as two more contenders,
  *   in the same rounds (a before/after comparison that the machine's drift does not skew).
@@ -36,7 +37,8 @@ const batshit = require('@yornaath/batshit');
 const { Module } = require('@nestjs/common');
 const { NestFactory } = require('@nestjs/core');
 const { execFileSync } = require('node:child_process');
-const { distPath, median, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
+const { PerformanceObserver, constants } = require('node:perf_hooks');
+const { distPath, median, percentile, peakRss, mib, table, machine, numberArg, emitJson, runMain } = require('./lib/report');
 const { BatchServing, BatchServingModule, BatchServingClient } = require(distPath());
 
 const CONCURRENCY = 1000;
@@ -51,7 +53,15 @@ function parseArgs(argv) {
     values: numberArg(argv, '--values', quick ? 20_000 : 1_000_000),
     queued: numberArg(argv, '--queued', quick ? 100_000 : 1_000_000),
     warmup: numberArg(argv, '--warmup', quick ? 5_000 : 200_000),
+    only: onlyArg(argv),
   };
+}
+
+/** `--only a,b`: the contenders to run, DataLoader always among them (every ratio is to it). */
+function onlyArg(argv) {
+  const i = argv.indexOf('--only');
+  if (i < 0) return undefined;
+  return new Set(['dataloader', ...argv[i + 1].split(',')]);
 }
 
 const gc = typeof global.gc === 'function' ? () => (global.gc(), global.gc()) : () => {};
@@ -195,11 +205,24 @@ async function child(key, args) {
   const target = contender.target ? contender.target(made) : made;
   await runLoad(contender, target, args.warmup);
   await runLoad(contender, target, args.values);
+  // Young-generation collections during the measured bursts: V8 starts one early (a task, at about
+  // 80% of the young generation) when the process returns to the event loop, which ours does once
+  // a batch and DataLoader's microtask loop never does (BENCHMARKS.md).
+  let scavenges = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) scavenges++;
+  });
+  observer.observe({ entryTypes: ['gc'] });
   const bursts = [];
   for (let b = 0; b < BURSTS; b++) bursts.push(await runLoad(contender, target, args.values));
+  // Node reports a collection from the event loop, and the observer a turn later: DataLoader's
+  // loop never returns to it during a burst, so its entries all arrive here.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  observer.disconnect();
   const ns = median(bursts);
   if (contender.teardown) await contender.teardown(made);
-  process.stdout.write(`${CHILD_PREFIX}${ns} ${peakRss()}\n`);
+  const perMillion = (scavenges / (BURSTS * Math.ceil(args.values / CONCURRENCY) * CONCURRENCY)) * 1e6;
+  process.stdout.write(`${CHILD_PREFIX}${ns} ${peakRss()} ${perMillion}\n`);
 }
 
 const CHILD_PREFIX = 'OVERHEAD_NS ';
@@ -213,8 +236,8 @@ function forked(contender, args) {
   const out = execFileSync(process.execPath, argv, { env, stdio: ['ignore', 'pipe', 'inherit'] }).toString();
   const line = out.split('\n').find((l) => l.startsWith(CHILD_PREFIX));
   if (!line) throw new Error(`${contender.name}: no figure from its process:\n${out}`);
-  const [ns, rss] = line.slice(CHILD_PREFIX.length).split(' ').map(Number);
-  return { ns, rss };
+  const [ns, rss, scavenges] = line.slice(CHILD_PREFIX.length).split(' ').map(Number);
+  return { ns, rss, scavenges };
 }
 
 /** Round r runs the contenders rotated by r, reversed every other round, so none always goes first. */
@@ -227,10 +250,12 @@ function order(r) {
 function throughput(args) {
   const samples = Object.fromEntries(contenders.map((c) => [c.key, []]));
   const peakRssOf = Object.fromEntries(contenders.map((c) => [c.key, 0]));
+  const scavengesOf = Object.fromEntries(contenders.map((c) => [c.key, []]));
   for (let r = 0; r < args.rounds; r++) {
     const line = [];
     for (const i of order(r)) {
-      const { ns, rss } = forked(contenders[i], args);
+      const { ns, rss, scavenges } = forked(contenders[i], args);
+      scavengesOf[contenders[i].key].push(scavenges);
       peakRssOf[contenders[i].key] = Math.max(peakRssOf[contenders[i].key], rss);
       samples[contenders[i].key].push(ns);
       line.push(`${contenders[i].key} ${ns.toFixed(1)}`);
@@ -239,7 +264,7 @@ function throughput(args) {
   }
   // Each round's figures were measured seconds apart, so a ratio within a round is the least noisy.
   const ratios = Object.fromEntries(contenders.map((c) => [c.key, samples[c.key].map((ns, r) => ns / samples.dataloader[r])]));
-  return { samples, ratios, peakRssOf };
+  return { samples, ratios, peakRssOf, scavengesOf };
 }
 
 // ---- memory -------------------------------------------------------------------------------------
@@ -378,7 +403,17 @@ function figures(args, tp, mem) {
     queued: args.queued,
     contenders: contenders.map((c) => {
       const s = tp.samples[c.key];
-      return { key: c.key, name: c.name, ns: median(s), min: Math.min(...s), max: Math.max(...s), ratio: median(tp.ratios[c.key]), ratios: tp.ratios[c.key] };
+      return {
+        key: c.key,
+        name: c.name,
+        ns: median(s),
+        min: Math.min(...s),
+        max: Math.max(...s),
+        ratio: median(tp.ratios[c.key]),
+        ratios: tp.ratios[c.key],
+        /** Young-generation collections per 1,000,000 values, median of the rounds. */
+        scavenges: median(tp.scavengesOf[c.key]),
+      };
     }),
     memory: mem,
     /** Peak RSS of each contender's round processes. */
@@ -388,9 +423,13 @@ function figures(args, tp, mem) {
 }
 
 function print(f) {
-  const overhead = [['contender', 'ns/value (median)', 'min', 'max', 'vs DataLoader']];
-  for (const c of f.contenders) overhead.push([c.name, c.ns.toFixed(1), c.min.toFixed(1), c.max.toFixed(1), `${c.ratio.toFixed(2)}x`]);
-  const memRows = [
+  const overhead = [['contender', 'ns/value (median)', 'min', 'max', 'vs DataLoader', 'its quartiles', 'scavenges / 1M values']];
+  for (const c of f.contenders) {
+    const sorted = [...c.ratios].sort((a, b) => a - b);
+    const quartiles = `${percentile(sorted, 25).toFixed(2)}-${percentile(sorted, 75).toFixed(2)}x`;
+    overhead.push([c.name, c.ns.toFixed(1), c.min.toFixed(1), c.max.toFixed(1), `${c.ratio.toFixed(2)}x`, quartiles, c.scavenges.toFixed(0)]);
+  }
+  const memRows = f.memory && [
     ['queued values', 'bytes/value'],
     [`ours, ${f.queued.toLocaleString('en-US')} x dispatch(v)`, f.memory.oursSingles.toFixed(0)],
     [`ours, dispatchMany of ${BATCH_SIZE}-value arrays`, f.memory.oursMany.toFixed(1)],
@@ -399,7 +438,7 @@ function print(f) {
   ];
   process.stdout.write(
     `\n${f.machine}\n${CONCURRENCY} concurrent callers, ${f.values} values per round, ${f.rounds} rounds, batchSize ${BATCH_SIZE}, batchTimeout 0\n\n` +
-      `${table(overhead)}\n\n${table(memRows)}\n\npeak RSS of a throughput round's process: ${contenders.map((c) => `${c.key} ${mib(f.peakRssOf[c.key])}`).join(', ')}; of this one at the end ${mib(f.peakRssEnd)}\n`,
+      `${table(overhead)}\n\n${memRows ? `${table(memRows)}\n\n` : ''}peak RSS of a throughput round's process: ${contenders.map((c) => `${c.key} ${mib(f.peakRssOf[c.key])}`).join(', ')}; of this one at the end ${mib(f.peakRssEnd)}\n`,
   );
 }
 
@@ -408,8 +447,12 @@ async function main() {
   if (typeof global.gc !== 'function') process.stderr.write('note: run with node --expose-gc for exact memory figures\n');
   const childKey = process.argv.indexOf('--child');
   if (childKey > 0) return child(process.argv[childKey + 1], args);
+  if (args.only) {
+    const kept = contenders.filter((c) => args.only.has(c.key.replace(/-before$/, '')));
+    contenders.splice(0, contenders.length, ...kept);
+  }
   const tp = throughput(args);
-  const mem = await memory(args);
+  const mem = args.only ? undefined : await memory(args);
   const f = figures(args, tp, mem);
   if (args.json) emitJson(f);
   else print(f);

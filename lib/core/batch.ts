@@ -16,7 +16,7 @@ export interface BatchHost {
 export interface BatchOwner {
   /** The values; a dispatch of one value (`end` 1) may build this on demand and keep `value` instead. */
   readonly values: unknown[];
-  /** The only value, when `end` is 1. */
+  /** The first value, `values[0]`: the only one when `end` is 1. */
   readonly value: unknown;
   /** Number of values (the end of the run that is the whole dispatch). */
   readonly end: number;
@@ -49,9 +49,15 @@ export function writeSlice(into: SliceLayout, slice: number, owner: BatchOwner, 
   if (start === 0 && count === 1) {
     // Against undefined: the truthiness of the field compiled to a full ToBoolean in V8 (5 instructions
     // per value, bench/instructions.js).
-    if (into.starts !== undefined) (into.starts[slice] = 0), (into.counts![slice] = 1);
-    into.values[into.size++] = owner.end === 1 ? owner.value : owner.values[0];
+    if (into.starts !== undefined) writeWhole(into, slice);
+    into.values[into.size++] = owner.value;
   } else writeStretch(into, slice, owner, start, count);
+}
+
+/** Slice `slice` is one whole one-value dispatch, in a layout that keeps starts and counts. Apart to keep `writeSlice` small (see Batcher.becameDue). */
+function writeWhole(into: SliceLayout, slice: number): void {
+  into.starts![slice] = 0;
+  into.counts![slice] = 1;
 }
 
 /** `writeSlice` of anything but one whole one-value dispatch: apart, to keep the common path small. */

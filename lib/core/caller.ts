@@ -105,16 +105,13 @@ export class PromiseDispatch implements QueuedDispatch<unknown, unknown> {
   part(): void {}
 }
 
-/** What a dispatch needs of its serving to settle: the caller-side steps and the name for errors. */
-export interface CallerSide {
-  readonly spec: AnySpec;
-  readonly name: string;
-}
-
 /**
- * `dispatch(input)` of a serving without mapInputs: one input, one value. The commonest dispatch
- * by far, so it is as small as it can be: no values array, no multi-batch bookkeeping, nothing
- * it can read from its serving. Measured: about 110 B and 300 instructions less per value.
+ * `dispatch(input)` of a serving without mapInputs or mapResults: one input, one value, its output
+ * the result. The commonest dispatch by far, so it is as small as it can be: no values array, no
+ * multi-batch bookkeeping, nothing of its serving, no context unless asked (`extras`). Measured:
+ * about 110 B and 300 instructions less per value than a PromiseDispatch; holding neither its
+ * serving nor a context field saves 16 B more (bench/instructions.js, BENCHMARKS.md). A serving
+ * with mapResults settles through a PromiseDispatch, which runs it.
  */
 export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
   // Fields are declared and set in the constructor only: as class fields (ES2022), V8 would run
@@ -126,8 +123,6 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
   declare enqueuedAt: TurnStamp;
   declare extras: DispatchExtras | undefined;
   declare readonly value: unknown;
-  declare readonly context: unknown;
-  private declare readonly caller: CallerSide;
   /**
    * Only `resolve` is kept; a failure settles with `resolve(Promise.reject(error))`. Keeping
    * `reject` too would keep its closure alive, about 64 B of every queued dispatch. The rejected
@@ -135,15 +130,13 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
    */
   private declare readonly resolve: (value: unknown) => void;
 
-  constructor(value: unknown, context: unknown, caller: CallerSide, resolve: (value: unknown) => void) {
+  constructor(value: unknown, resolve: (value: unknown) => void) {
     this.next = 0;
     this.slab = undefined;
     this.settled = false;
     this.enqueuedAt = NO_STAMP;
     this.extras = undefined;
     this.value = value;
-    this.context = context;
-    this.caller = caller;
     this.resolve = resolve;
   }
 
@@ -159,19 +152,18 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
     return false;
   }
 
+  /** `options.context`, kept with the rare fields: most dispatches have none. */
+  get context(): unknown {
+    return this.extras?.context;
+  }
+
   /** Only for the rare paths that need an array (batch keys). */
   get values(): unknown[] {
     return [this.value];
   }
 
   complete(source: unknown[], offset: number): void {
-    const { spec, name } = this.caller;
-    if (!spec.mapResults) return this.resolve(source[offset]);
-    try {
-      this.resolve(finish(spec, name, [source[offset]], [this.value])[0]);
-    } catch (error) {
-      this.resolve(Promise.reject(error));
-    }
+    this.resolve(source[offset]);
   }
 
   fail(error: BatchServingError): void {
@@ -183,8 +175,8 @@ export class SingleDispatch implements QueuedDispatch<unknown, unknown> {
   part(): void {}
 }
 
-const NO_CALLER: CallerSide = { spec: { handle: () => [] } as unknown as AnySpec, name: '' };
+const NO_SPEC = { handle: () => [] } as unknown as AnySpec;
 
 // Kept so that full collections keep the compiled dispatch path (shapes.ts).
-keepShape(new SingleDispatch(undefined, undefined, NO_CALLER, noop));
-keepShape(new PromiseDispatch([], undefined, NO_CALLER.spec, '', [], false, noop, noop));
+keepShape(new SingleDispatch(undefined, noop));
+keepShape(new PromiseDispatch([], undefined, NO_SPEC, '', [], false, noop, noop));

@@ -20,9 +20,11 @@ export interface TurnStamp {
 
 /**
  * The reading of this turn, undefined once it expired. Sharing one object also saves each dispatch
- * the heap box a number field would cost.
+ * the heap box a number field would cost. A `var`: V8 checks a module-level `let` for its
+ * temporal dead zone at every read, twice on each dispatch (6 instructions per value,
+ * bench/instructions.js).
  */
-let reading: TurnStamp | undefined;
+var reading: TurnStamp | undefined;
 
 // One of Node's Immediate objects, cleared at once, kept for the map that every `setImmediate`
 // makes (the clock's and the batcher's end of turn compile against it, shapes.ts). Not the last

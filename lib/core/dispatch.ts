@@ -19,6 +19,8 @@ export interface DispatchExtras {
   costs?: number[];
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** `options.context` of a SingleDispatch (other dispatches hold their own). */
+  context?: unknown;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import { Batcher, type BatcherState, type ShutdownMode } from './batcher';
-import { PromiseDispatch, SingleDispatch, prepare, type CallerSide } from './caller';
+import { PromiseDispatch, SingleDispatch, prepare } from './caller';
 import { handOff, takeHandoff } from './clock';
 import { BatchServingError, DispatchAbortedError, InvalidInputError, ServingShutdownError } from './errors';
 import { SourceGuard, feed } from './feed';
@@ -25,9 +25,8 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   private readonly events = new Subject<BatchTelemetryEvent>();
   private closed: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
-  private readonly caller: CallerSide;
-  /** validate or mapInputs: `dispatch` takes its longer path (`dispatchWith`). */
-  private readonly preparesInputs: boolean;
+  /** validate, mapInputs or mapResults: `dispatch` takes its longer path (`dispatchWith`). */
+  private readonly hasCallerSteps: boolean;
   /** The threads of a worker serving, one per partition. */
   private readonly threads: WorkerPartitions | undefined;
   private readonly starting: Promise<void>;
@@ -39,8 +38,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   ) {
     this.spec = serving.spec as AnySpec;
     checkBudgetsFit(name, options, this.spec.cost !== undefined);
-    this.caller = { spec: this.spec, name };
-    this.preparesInputs = Boolean(this.spec.validate || this.spec.mapInputs);
+    this.hasCallerSteps = Boolean(this.spec.validate || this.spec.mapInputs || this.spec.mapResults);
     const { worker } = this.spec;
     this.threads = worker && new WorkerPartitions(name, worker, options.partitions, this.spec.hooks);
     this.batcher = new Batcher({
@@ -71,14 +69,14 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
 
   /** One input, one result. Rejects with a BatchServingError. */
   dispatch(input: In, options?: DispatchOptions): Promise<Out> {
-    // The common call (no options, no validate, no mapInputs) stays this small: as one method
+    // The common call (no options, no validate, mapInputs or mapResults) stays this small: as one method
     // with the others, V8 compiled less of the path into one piece (bench/instructions.js).
-    if (options !== undefined || this.preparesInputs) return this.dispatchWith(input, options);
+    if (options !== undefined || this.hasCallerSteps) return this.dispatchWith(input, options);
     // A shared executor: a closure here costs ~890 instructions per value (bench/instructions.js, 2026-12-01).
     const promise = new Promise<Out>(captureResolve);
     const resolve = takeResolve();
     try {
-      this.batcher.submit(new SingleDispatch(input, undefined, this.caller, resolve), this.options.timeout);
+      this.batcher.submit(new SingleDispatch(input, resolve), this.options.timeout, undefined, 0);
     } catch (error) {
       // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
       resolve(Promise.reject(error));
@@ -86,17 +84,20 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     return promise;
   }
 
-  /** `dispatch` with options, or for a serving with validate or mapInputs. */
+  /** `dispatch` with options, or for a serving with validate, mapInputs or mapResults. */
   private dispatchWith(input: In, options: DispatchOptions | undefined): Promise<Out> {
     const refused = options && checkDispatchOptions(this.name, options);
     if (refused) return Promise.reject(refused);
     const timeout = options?.timeout ?? this.options.timeout;
-    if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
+    // The caller-side maps run where a PromiseDispatch settles: on the values, and on the outputs.
+    if (this.spec.mapInputs || this.spec.mapResults) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
     const promise = new Promise<Out>(captureResolve);
     const resolve = takeResolve();
     try {
       if (this.spec.validate) this.check(input);
-      this.batcher.submit(new SingleDispatch(input, options?.context, this.caller, resolve), timeout, options?.signal, options?.priority);
+      const d = new SingleDispatch(input, resolve);
+      if (options?.context !== undefined) d.extras = { context: options.context };
+      this.batcher.submit(d, timeout, options?.signal, options?.priority ?? 0);
     } catch (error) {
       resolve(Promise.reject(error));
     }
@@ -150,7 +151,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       const send = (chunk: unknown[], base: number) =>
         new Promise<number>((resolve, reject) => {
           const values = prepare(this.spec, this.name, chunk);
-          this.batcher.submit(new StreamDispatch(values, options?.context, base, emit, () => resolve(values.length), reject), undefined, guard.signal, options?.priority);
+          this.batcher.submit(new StreamDispatch(values, options?.context, base, emit, () => resolve(values.length), reject), undefined, guard.signal, options?.priority ?? 0);
         });
       // An array enters the queue at subscribe time, like dispatchMany; an iterable chunk by chunk.
       const done = Array.isArray(inputs) ? send(inputs as unknown[], 0) : feed(inputs, this.options.batchSize, this.pulling(guard), send);
@@ -222,7 +223,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
       }
       const d = new PromiseDispatch(values, options?.context, this.spec, this.name, list, one, resolve, reject);
       if (handle) handle.withdraw = (error) => this.batcher.fail(d, error);
-      this.batcher.submit(d, timeout, signal, options?.priority);
+      this.batcher.submit(d, timeout, signal, options?.priority ?? 0);
     });
   }
 
