@@ -64,9 +64,10 @@ export class BatchServingClient {
   }
 
   /**
-   * `dispatch` by the route. Apart so that `dispatch` stays small: V8 inlines into a caller's
-   * loop at most about 920 bytes of bytecode, and with this part inside, the serving's `submit` no
-   * longer fitted (bench/instructions.js, client 1,991 / 1,864 with it inside, N / steady).
+   * `dispatch` by the route. Apart so that `dispatch` stays small enough to take in the serving's
+   * whole dispatch path: with this part inside, V8's inlining budget ran out at `submit`
+   * (ARCHITECTURE.md; bench/instructions.js, client 1,991 / 1,859 instructions per value with it
+   * inside, 1,960 / 1,833 apart, N / steady).
    */
   private routeDispatch(serving: Key, input: unknown, options: DispatchOptions | undefined): Promise<unknown> {
     if (!this.readiness.isOpen) return this.afterReady('dispatch', serving, input, options);

@@ -60,6 +60,42 @@ describe('batching', () => {
     await serving.close('drain', 1000);
   });
 
+  it('runs mapResults on each dispatch(v) with its own input, batched with plain ones, and keeps a context next to a signal', async () => {
+    const { calls, fn } = controlledBatches((v: number) => v * 10);
+    const mapped = BatchServing.start(
+      BatchServing.new(fn).mapResults((outputs: number[], inputs: number[]) => outputs.map((o, i) => `${inputs[i]}:${o}`)),
+      { batchSize: 10, batchTimeout: 0 },
+    );
+    const signal = new AbortController().signal;
+    const a = track(mapped.dispatch(1));
+    const b = track(mapped.dispatch(2, { context: 'b', signal }));
+    const c = track(mapped.dispatchMany([3, 4]));
+    await nextTurn();
+    expect(calls).toHaveLength(1);
+    expect(calls[0].values).toEqual([1, 2, 3, 4]);
+    expect(calls[0].ctx.callers.map((caller) => caller.context)).toEqual([undefined, 'b', undefined]);
+    calls[0].finish();
+    await nextTurn();
+    expect([a.value, b.value, c.value]).toEqual(['1:10', '2:20', ['3:30', '4:40']]);
+    await mapped.close('drain', 1000);
+
+    // Without mapResults, dispatch(v) takes the short path; its context survives the signal's listener.
+    const plainCalls: BatchContext[] = [];
+    const seen = BatchServing.start(
+      BatchServing.new((values: number[], ctx: BatchContext) => {
+        plainCalls.push(ctx);
+        return values;
+      }),
+      { batchSize: 10, batchTimeout: 0 },
+    );
+    await expect(Promise.all([seen.dispatch(5, { context: 'x', signal }), seen.dispatch(6)])).resolves.toEqual([5, 6]);
+    expect(plainCalls[0].callers).toEqual([
+      { offset: 0, size: 1, context: 'x' },
+      { offset: 1, size: 1, context: undefined },
+    ]);
+    await seen.close('drain', 1000);
+  });
+
   it('keeps filling the forming batch up to batchSize while every partition is busy', async () => {
     const { calls, fn } = controlledBatches();
     const serving = BatchServing.start(BatchServing.new(fn), { batchSize: 3, batchTimeout: 0, partitions: 1 });
