@@ -93,8 +93,6 @@ export class Batcher<I, O> implements Isolating<I, O> {
   readonly recorder = new StatsRecorder();
   /** With the adaptive window, the turn in which a batch last finished: arrivals in it answer results. */
   private answerTurn: TurnStamp | undefined;
-  /** Some value was queued with a priority other than 0: due keys are picked by priority. */
-  private prioritized = false;
   /** Costs and the most one batch may cost: with `.cost`, `maxBatchCost` or `rateLimit` only. */
   private readonly budget: CostBudget | undefined;
   /**
@@ -142,7 +140,6 @@ export class Batcher<I, O> implements Isolating<I, O> {
     const n = d.end;
     if (this.state !== 'running' || n === 0 || this.queued + n > this.options.maxQueueSize) return this.refuse(d, n);
     if (signal && !this.watchSignal(d, signal)) return;
-    if (priority !== 0) this.prioritized = true;
     const plainQueue = this.plainQueue;
     if (plainQueue !== undefined) this.enqueue(plainQueue, d, n, priority);
     else if (!this.enqueueSpread(d, priority)) return;
@@ -561,12 +558,12 @@ export class Batcher<I, O> implements Isolating<I, O> {
   }
 
   /**
-   * The due key to start next: the first due, or with priorities in use, the key holding the
-   * highest-priority value, the first due among equals (API.md 8.3).
+   * The due key to start next: the key holding the highest-priority value, the first due among
+   * equals (API.md 8.3); while every value has priority 0, the first due.
    */
   private nextDue(): KeyQueue {
     const due = this.dueKeys;
-    if (!this.prioritized || due.length === 1) return due.shift()!;
+    if (due.length === 1) return due.shift()!;
     let best = 0;
     let top = due[0].topPriority;
     for (let i = 1; i < due.length; i++) {

@@ -3,6 +3,7 @@ import { NO_STAMP } from './clock';
 import type { BatchServingError } from './errors';
 import type { Batch, BatchOwner } from './batch';
 import type { Run, Slab } from './key-queue';
+import type { ServingSpec } from './serving-spec';
 
 export type { Run } from './key-queue';
 
@@ -21,6 +22,14 @@ export interface DispatchExtras {
   onAbort?: () => void;
   /** `options.context` of a SingleDispatch (other dispatches hold their own). */
   context?: unknown;
+  /** A SingleDispatch's serving, when it has mapResults to run on the output. */
+  caller?: CallerSide;
+}
+
+/** What a dispatch needs of its serving to run mapResults: the spec, and the name for errors. */
+export interface CallerSide {
+  readonly spec: ServingSpec<unknown, unknown, unknown, unknown>;
+  readonly name: string;
 }
 
 /**

@@ -8,6 +8,7 @@ import { runInline } from './inline';
 import * as messages from './messages';
 import { checkBudgetsFit, checkDispatchOptions, type ServingOptions } from './options';
 import type { Servable, ServingSpec } from './serving-spec';
+import type { CallerSide } from './dispatch';
 import type { ServingStats } from './stats';
 import { StreamDispatch } from './stream-dispatch';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from './types';
@@ -25,8 +26,13 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   private readonly events = new Subject<BatchTelemetryEvent>();
   private closed: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
-  /** validate, mapInputs or mapResults: `dispatch` takes its longer path (`dispatchWith`). */
+  /** validate or mapInputs: `dispatch` takes its longer path (`dispatchWith`). */
   private readonly hasCallerSteps: boolean;
+  /**
+   * With mapResults (and no mapInputs): what each SingleDispatch needs of this serving to run it,
+   * given in its `extras.caller`; undefined without mapResults.
+   */
+  private readonly resultsCaller: CallerSide | undefined;
   /** The threads of a worker serving, one per partition. */
   private readonly threads: WorkerPartitions | undefined;
   private readonly starting: Promise<void>;
@@ -38,7 +44,8 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   ) {
     this.spec = serving.spec as AnySpec;
     checkBudgetsFit(name, options, this.spec.cost !== undefined);
-    this.hasCallerSteps = Boolean(this.spec.validate || this.spec.mapInputs || this.spec.mapResults);
+    this.hasCallerSteps = Boolean(this.spec.validate || this.spec.mapInputs);
+    this.resultsCaller = this.spec.mapResults ? { spec: this.spec, name } : undefined;
     const { worker } = this.spec;
     this.threads = worker && new WorkerPartitions(name, worker, options.partitions, this.spec.hooks);
     this.batcher = new Batcher({
@@ -69,14 +76,16 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
 
   /** One input, one result. Rejects with a BatchServingError. */
   dispatch(input: In, options?: DispatchOptions): Promise<Out> {
-    // The common call (no options, no validate, mapInputs or mapResults) stays this small: as one method
+    // The common call (no options, no validate, no mapInputs) stays this small: as one method
     // with the others, V8 compiled less of the path into one piece (bench/instructions.js).
     if (options !== undefined || this.hasCallerSteps) return this.dispatchWith(input, options);
     // A shared executor: a closure here costs ~890 instructions per value (bench/instructions.js, 2026-12-01).
     const promise = new Promise<Out>(captureResolve);
     const resolve = takeResolve();
     try {
-      this.batcher.submit(new SingleDispatch(input, resolve), this.options.timeout, undefined, 0);
+      const d = new SingleDispatch(input, resolve);
+      if (this.resultsCaller !== undefined) d.extras = { caller: this.resultsCaller };
+      this.batcher.submit(d, this.options.timeout, undefined, 0);
     } catch (error) {
       // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
       resolve(Promise.reject(error));
@@ -84,19 +93,20 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     return promise;
   }
 
-  /** `dispatch` with options, or for a serving with validate, mapInputs or mapResults. */
+  /** `dispatch` with options, or for a serving with validate or mapInputs. */
   private dispatchWith(input: In, options: DispatchOptions | undefined): Promise<Out> {
     const refused = options && checkDispatchOptions(this.name, options);
     if (refused) return Promise.reject(refused);
     const timeout = options?.timeout ?? this.options.timeout;
-    // The caller-side maps run where a PromiseDispatch settles: on the values, and on the outputs.
-    if (this.spec.mapInputs || this.spec.mapResults) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
+    // mapInputs may turn the input into any number of values: a PromiseDispatch holds them.
+    if (this.spec.mapInputs) return this.submit([input], true, options, timeout, options?.signal) as Promise<Out>;
     const promise = new Promise<Out>(captureResolve);
     const resolve = takeResolve();
     try {
       if (this.spec.validate) this.check(input);
       const d = new SingleDispatch(input, resolve);
-      if (options?.context !== undefined) d.extras = { context: options.context };
+      if (this.resultsCaller !== undefined) d.extras = { caller: this.resultsCaller };
+      if (options?.context !== undefined) (d.extras ??= {}).context = options.context;
       this.batcher.submit(d, timeout, options?.signal, options?.priority ?? 0);
     } catch (error) {
       resolve(Promise.reject(error));
