@@ -53,7 +53,8 @@ function read(): TurnStamp {
 
 /** Leaves `value` in this turn's reading (`handoff`), for `takeHandoff` to take at once. */
 export function handOff(value: unknown): void {
-  turnStamp().handoff = value;
+  // turnStamp(), written out: one function less on the dispatch path (V8's inlining budget).
+  (reading !== undefined ? reading : read()).handoff = value;
 }
 
 /**

@@ -16,6 +16,13 @@ import { WorkerPartitions } from './worker/worker-partitions';
 
 type AnySpec = ServingSpec<unknown, unknown, unknown, unknown>;
 
+// What `dispatch` calls of other modules, read once: a call through the module object that
+// CommonJS gives (`clock_1.handOff`) is 5 more bytes of bytecode at each use, and the whole path
+// from a caller's loop to the slab must fit V8's inlining budget (ARCHITECTURE.md, "Inlining").
+const captureResolve: (resolve: (value: never) => void) => void = handOff;
+const takeResolve = takeHandoff as () => (value: unknown) => void;
+const OneValue = SingleDispatch;
+
 /**
  * A serving that runs: its batcher, plus the caller side of every kind of dispatch. This is the
  * framework-free runtime; the Nest client routes to one of these per serving.
@@ -33,6 +40,8 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
    * given in its `extras.caller`; undefined without mapResults.
    */
   private readonly resultsCaller: CallerSide | undefined;
+  /** `options.timeout`, at hand for `dispatch`. */
+  private readonly timeout: number | undefined;
   /** The threads of a worker serving, one per partition. */
   private readonly threads: WorkerPartitions | undefined;
   private readonly starting: Promise<void>;
@@ -44,6 +53,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   ) {
     this.spec = serving.spec as AnySpec;
     checkBudgetsFit(name, options, this.spec.cost !== undefined);
+    this.timeout = options.timeout;
     this.preparesInputs = Boolean(this.spec.validate || this.spec.mapInputs);
     this.resultsCaller = this.spec.mapResults ? { spec: this.spec, name } : undefined;
     const { worker } = this.spec;
@@ -85,9 +95,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     try {
       // As in dispatchWith, written out: a shared method for these two lines measured 6 instructions
       // per value more on this path (bench/instructions.js, client).
-      const d = new SingleDispatch(input, resolve);
+      const d = new OneValue(input, resolve);
       if (this.resultsCaller !== undefined) d.extras = { caller: this.resultsCaller };
-      this.batcher.submit(d, this.options.timeout, undefined, 0);
+      this.batcher.submit(d, this.timeout, undefined, 0);
     } catch (error) {
       // What a Promise executor would do with a throw: the dispatch rejects, nothing throws.
       resolve(Promise.reject(error));
@@ -286,14 +296,4 @@ export function settleResult<T>(promise: Promise<T>): Promise<DispatchResult<T>>
     (value) => ({ ok: true as const, value }),
     (error: unknown) => ({ ok: false as const, error }),
   );
-}
-
-/** Leaves the resolve of the promise being made in this turn's `handoff`, for `dispatch` to take at once. */
-function captureResolve(resolve: (value: never) => void): void {
-  handOff(resolve);
-}
-
-/** The resolve `captureResolve` just left, taken so that no dispatch keeps another's. */
-function takeResolve(): (value: unknown) => void {
-  return takeHandoff() as (value: unknown) => void;
 }

@@ -12,6 +12,7 @@ import { BatchServingRegistry } from './batch-serving.registry';
 import * as messages from './nest.messages';
 import { servingNameOf } from './serving-metadata.accessor';
 import { ServingReadiness } from './serving-readiness';
+import { HostedRoute, NO_ROUTE } from './hosted-route';
 import { ServingRef } from './serving-ref';
 import { withSseData } from './serving-sse';
 import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
@@ -27,14 +28,11 @@ type InlineOptions = Pick<DispatchOptions, 'context'>;
 @Injectable()
 export class BatchServingClient {
   /**
-   * The last dispatch without options that went to a serving hosted here, while the registry is
-   * unchanged (`generation`). A string from the start (no serving is named ''): compared with
-   * `undefined` in a new client, the code V8 compiled for an earlier client's string keys was
-   * thrown away (bench/instructions.js).
+   * Where the last dispatch to a serving hosted here went. NO_ROUTE from the start, not undefined:
+   * a key that is a string from the start keeps the code V8 compiled for an earlier client's
+   * string keys (bench/instructions.js).
    */
-  private lastKey: Key = '';
-  private lastHosted: RunningServing | undefined;
-  private lastGeneration = -1;
+  private lastRoute: HostedRoute = NO_ROUTE;
 
   constructor(
     private readonly registry: BatchServingRegistry,
@@ -48,7 +46,7 @@ export class BatchServingClient {
       () => {
         const [first] = registry.list();
         const running = first === undefined ? undefined : registry.get(first);
-        if (running) this.remember(first, running);
+        if (running) this.lastRoute = this.routeTo(first, running);
       },
       () => undefined,
     );
@@ -58,22 +56,24 @@ export class BatchServingClient {
   dispatch<C extends ServingClass>(serving: C, input: ServingInput<C>, options?: DispatchOptions): Promise<ServingOutput<C>>;
   dispatch<Out = unknown>(serving: string, input: unknown, options?: DispatchOptions): Promise<Out>;
   dispatch(serving: Key, input: unknown, options?: DispatchOptions): Promise<unknown> {
-    // The common call, to the serving of the last one, hosted here, with no options: no route.
-    if (options === undefined && serving === this.lastKey && this.registry.generation === this.lastGeneration) return this.lastHosted!.dispatch(input);
+    // The common call, to the serving of the last one, hosted here, not distributed: no route.
+    // (`null` options are none, as the serving's own check takes them.)
+    const route = this.lastRoute;
+    if (serving === route.key && route.generation === route.epoch.generation && (options == null || !options.distributed)) return route.running!.dispatch(input, options);
     return this.routeDispatch(serving, input, options);
   }
 
   /**
-   * `dispatch` by the route. Apart so that `dispatch` stays small enough to take in the serving's
-   * whole dispatch path: with this part inside, V8's inlining budget ran out at `submit`
-   * (ARCHITECTURE.md; bench/instructions.js, client 1,991 / 1,859 instructions per value with it
-   * inside, 1,960 / 1,833 apart, N / steady).
+   * `dispatch` by the route. Apart so that `dispatch` stays within what lets a caller's loop take
+   * in the whole path to the slab: 81 bytes of bytecode or more (else V8 compiles it first, on its
+   * own) and 87 or less (V8's inlining budget). ARCHITECTURE.md, "Inlining"; bench/instructions.js.
    */
   private routeDispatch(serving: Key, input: unknown, options: DispatchOptions | undefined): Promise<unknown> {
     if (!this.readiness.isOpen) return this.afterReady('dispatch', serving, input, options);
     try {
       const target = this.route(serving, options);
-      if (options === undefined && target instanceof RunningServing) this.remember(serving, target);
+      // Only the serving hosted here under that name: a transport may hand over another (in-process) one.
+      if (target instanceof RunningServing && target === this.registry.get(target.name)) this.lastRoute = this.routeTo(serving, target);
       return target.dispatch(input, options);
     } catch (error) {
       return Promise.reject(error);
@@ -152,7 +152,9 @@ export class BatchServingClient {
   ref<C extends ServingClass>(serving: C): ServingRef<ServingInput<C>, ServingOutput<C>, ServingRawOutput<C>>;
   ref<In = unknown, Out = unknown, O = unknown>(serving: string): ServingRef<In, Out, O>;
   ref(serving: Key): ServingRef {
-    return new ServingRef(this, serving);
+    const ref = new ServingRef(this, serving);
+    this.routeRef(ref);
+    return ref;
   }
 
   /**
@@ -171,11 +173,40 @@ export class BatchServingClient {
     throw new ServingNotFoundError(servingNotFound(name, this.registry.list()));
   }
 
-  /** Makes `serving`, hosted here as `running`, the route of the short path of `dispatch`. */
-  private remember(serving: Key, running: RunningServing): void {
-    this.lastKey = serving;
-    this.lastHosted = running;
-    this.lastGeneration = this.registry.generation;
+  /**
+   * @internal `ref.dispatch` off its short route (the servings changed, or have not started):
+   * dispatches to `serving`, the ref's, and gives the ref its short route again.
+   */
+  dispatchForRef<Out>(serving: Key, input: unknown, options: DispatchOptions | undefined, ref: ServingRef): Promise<Out> {
+    if (this.readiness.isOpen) ref.route = this.hostedRoute(serving);
+    return this.dispatch(serving as string, input, options) as Promise<Out>;
+  }
+
+  /**
+   * @internal Gives `ref` its short route once the servings have started: before its first
+   * dispatch, so that the first dispatch takes the path later ones take (a path taken only once,
+   * early, has no type feedback in V8, and code compiled without it is thrown away when it is taken).
+   */
+  routeRef(ref: ServingRef): void {
+    if (this.readiness.isOpen) ref.route = this.hostedRoute(ref.serving);
+    else this.readiness.wait().then(() => (ref.route = this.hostedRoute(ref.serving)), () => undefined);
+  }
+
+  /** The short route to `serving` when it runs here, else NO_ROUTE (also for a key that is no serving: `route` says why). */
+  private hostedRoute(serving: Key): HostedRoute {
+    let running: RunningServing | undefined;
+    try {
+      running = this.registry.get(typeof serving === 'string' ? serving : servingNameOf(serving));
+    } catch {
+      return NO_ROUTE;
+    }
+    return running ? this.routeTo(serving, running) : NO_ROUTE;
+  }
+
+  /** `serving` goes to `running`, hosted here, until the registry changes. */
+  private routeTo(serving: Key, running: RunningServing): HostedRoute {
+    const { epoch } = this.registry;
+    return new HostedRoute(serving, running, epoch, epoch.generation);
   }
 
   /** A serving hosted here, for what only exists here: inline runs, stats, telemetry. */

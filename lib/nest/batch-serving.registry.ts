@@ -12,6 +12,7 @@ import { DEFAULT_SHUTDOWN, LOGGER_CONTEXT } from './nest.constants';
 import * as messages from './nest.messages';
 import { ServingNameTakenError } from './serving-name-taken.error';
 import { prepareServing, type PreparedServing } from './prepared-serving';
+import { RouteEpoch } from './hosted-route';
 
 interface Entry {
   readonly running: RunningServing;
@@ -29,8 +30,8 @@ export class BatchServingRegistry {
   /** The last name looked up and its entry: most processes route nearly every dispatch to one serving. */
   private lastName: string | undefined;
   private lastEntry: Entry | undefined;
-  /** @internal Changes whenever a name starts or stops routing here: what a cached route checks. */
-  generation = 0;
+  /** @internal Changes whenever a name starts or stops routing here: what a short route checks (HostedRoute). */
+  readonly epoch = new RouteEpoch();
   private readonly added = new Subject<RunningServing>();
   /** A serving finished stopping: its telemetry completes. */
   private readonly removed = new Subject<RunningServing>();
@@ -79,7 +80,7 @@ export class BatchServingRegistry {
   private forget(name: string): void {
     this.entries.delete(name);
     this.lastName = this.lastEntry = undefined;
-    this.generation++;
+    this.epoch.generation++;
   }
 
   /** @internal Where the running serving `name` was declared. */
@@ -94,7 +95,7 @@ export class BatchServingRegistry {
     if (taken) throw new ServingNameTakenError(messages.duplicateServing(name, taken.origin, origin));
     const running = new RunningServing(name, prepared.serving, prepared.options);
     this.entries.set(name, { running, origin });
-    this.generation++;
+    this.epoch.generation++;
     this.logger.log(messages.started(name, prepared.options, origin));
     this.added.next(running);
     try {

@@ -3,6 +3,7 @@ import type { BatchServing } from '../core/serving';
 import type { ServingStats } from '../core/stats';
 import type { BatchTelemetryEvent, DispatchOptions, DispatchResult, ManyInputs, ServingEvent } from '../core/types';
 import type { ServingClass, ServingInput, ServingOutput, ServingRawOutput } from './serving.types';
+import { NO_ROUTE, type HostedRoute } from './hosted-route';
 
 /**
  * What a ref calls: the `BatchServingClient`, seen through the methods a ref uses. Named here so
@@ -18,6 +19,8 @@ export interface RefTarget {
   inlineMany<Out>(serving: string, inputs: unknown[], options?: Pick<DispatchOptions, 'context'>): Promise<Out[]>;
   stats(serving: string | ServingClass): ServingStats;
   telemetry(serving?: string | ServingClass): Observable<BatchTelemetryEvent>;
+  dispatchForRef<Out>(serving: string | ServingClass, input: unknown, options: DispatchOptions | undefined, ref: ServingRef): Promise<Out>;
+  routeRef(ref: ServingRef): void;
 }
 
 /**
@@ -26,6 +29,8 @@ export interface RefTarget {
  */
 export class ServingRef<In = unknown, Out = unknown, O = unknown> {
   private resolved: RefTarget | undefined;
+  /** @internal The short route of `dispatch`: set by the client once the serving runs here (see HostedRoute). */
+  route: HostedRoute = NO_ROUTE;
   private readonly clientOf: (() => RefTarget) | undefined;
 
   /**
@@ -41,13 +46,30 @@ export class ServingRef<In = unknown, Out = unknown, O = unknown> {
     else this.resolved = client;
   }
 
+  /**
+   * @internal Nest calls this once the application has started (a ref injected with
+   * `@InjectServing()` is a provider): the ref takes its short route before its first dispatch.
+   */
+  onApplicationBootstrap(): void {
+    try {
+      this.client.routeRef(this);
+    } catch {
+      // No client to be found: the ref's first use says so, as before the application started.
+    }
+  }
+
   private get client(): RefTarget {
-    return (this.resolved ??= this.clientOf!());
+    return (this.resolved ??= withRefCalls(this.clientOf!()));
   }
 
   /** One input, one result. Rejects with a BatchServingError. */
   dispatch(input: In, options?: DispatchOptions): Promise<Out> {
-    return this.client.dispatch<Out>(this.serving as string, input, options);
+    // As the client's own short path, kept here: through the client's, the path from the caller to
+    // the slab outgrew V8's inlining budget (bench/instructions.js, ARCHITECTURE.md).
+    const route = this.route;
+    const running = route.running;
+    if (running !== undefined && route.generation === route.epoch.generation && (options == null || !options.distributed)) return running.dispatch(input, options) as Promise<Out>;
+    return this.client.dispatchForRef<Out>(this.serving, input, options, this);
   }
 
   /** Results in input order; an Iterable or AsyncIterable is pulled lazily. */
@@ -100,3 +122,19 @@ export type ServingRefOf<S extends ServingClass | BatchServing<any, any, any, an
   S extends BatchServing<infer In, infer Out, any, infer O>
     ? ServingRef<In, Out, O>
     : ServingRef<ServingInput<S>, ServingOutput<S>, ServingRawOutput<S>>;
+
+/**
+ * The client as a ref calls it. One that lacks the ref's two internal calls (a test's stand-in for
+ * `BatchServingClient`, say, given with `overrideProvider`) gets them from its public `dispatch`:
+ * no short route, every dispatch through it.
+ */
+function withRefCalls(client: RefTarget): RefTarget {
+  if (typeof client.dispatchForRef === 'function' && typeof client.routeRef === 'function') return client;
+  return new Proxy(client, {
+    get(target, key, receiver) {
+      if (key === 'dispatchForRef') return (serving: string, input: unknown, options: DispatchOptions | undefined) => target.dispatch(serving, input, options);
+      if (key === 'routeRef') return () => undefined;
+      return Reflect.get(target, key, receiver);
+    },
+  });
+}

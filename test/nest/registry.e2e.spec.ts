@@ -5,6 +5,7 @@ import {
   BatchServingModule,
   BatchServingRegistry,
   DEFAULT_SERVING_OPTIONS,
+  InvalidInputError,
   ServingConfigurationError,
   ServingNotFoundError,
   ServingShutdownError,
@@ -88,6 +89,32 @@ describe('BatchServingRegistry: servings at run time', () => {
     } finally {
       await own.close();
     }
+  });
+
+  it('the short routes of the client and of refs: options other than distributed take them, and they follow the registry', async () => {
+    await registry.register('tenant-a', upper);
+    const early = client.ref<string, string>('tenant-a');
+    expect(await client.dispatch('tenant-a', 'a')).toBe('A');
+    // The route the last dispatch took serves these too; distributed still asks the transport whose turn it is.
+    expect(await client.dispatch('tenant-a', 'b', { priority: 3, timeout: 1000 })).toBe('B');
+    expect(await client.dispatch('tenant-a', 'c', { local: true })).toBe('C');
+    expect(await client.dispatch('tenant-a', 'd', null as unknown as undefined)).toBe('D');
+    expect(await early.dispatch('e', null as unknown as undefined)).toBe('E');
+    expect(await early.dispatch('f', { priority: 1 })).toBe('F');
+    expect(transport.calls).not.toContain('remote tenant-a');
+    expect(await client.dispatch('tenant-a', 'g', { distributed: true })).toBe('tenant-a@remote(g)');
+    expect(await early.dispatch('h', { distributed: true })).toBe('tenant-a@remote(h)');
+    // Bad options are refused on the short route as on the long one.
+    await expect(client.dispatch('tenant-a', 'i', { priority: 1.5 })).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(early.dispatch('i', { timeout: -1 })).rejects.toBeInstanceOf(InvalidInputError);
+    // A ref made before the registry changed follows it: to the transport, then to the new serving.
+    await registry.unregister('tenant-a');
+    expect(await early.dispatch('j')).toBe('tenant-a@remote(j)');
+    expect(await early.dispatch('k', { priority: 2 })).toBe('tenant-a@remote(k)');
+    const again = await registry.register('tenant-a', BatchServing.new((values: string[]) => values.map((v) => `${v}!`)));
+    expect(await early.dispatch('l')).toBe('l!');
+    expect(await client.dispatch('tenant-a', 'm')).toBe('m!');
+    expect(again.stats().values).toBe(2);
   });
 
   it('unregister of a name that is not running fails with ServingNotFoundError', async () => {
