@@ -30,6 +30,14 @@ import { RetryQueue, halves } from './retry-queue';
 // each call is 5 more bytes of the dispatch path, which must fit V8's inlining budget.
 const stampTurn = turnStamp;
 
+function tell(listener: (event: BatchTelemetryEvent) => void, event: BatchTelemetryEvent): void {
+  try {
+    listener(event);
+  } catch {
+    // A broken listener must not break batches; the Nest layer logs through its own listener.
+  }
+}
+
 /** What a batcher runs: the serving's batch side, already resolved. */
 export interface BatcherSpec<I, O> {
   readonly name: string;
@@ -73,6 +81,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   executing = 0;
   /** Called for every batch start, stop and failure while set. */
   telemetry: ((event: BatchTelemetryEvent) => void) | undefined;
+  /** Called for every failure while set: with this alone, a batch that succeeds builds no event. */
+  onFailure: ((event: BatchTelemetryEvent) => void) | undefined;
   /**
    * Called, while set, right before due batches start: the last moment a transport can withdraw
    * values that must not start (a member past its lease fails what it holds). It may fail dispatches.
@@ -757,7 +767,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   private emitTelemetry(type: BatchTelemetryEvent['type'], batch: Batch<I, O>, error?: unknown): void {
     const listener = this.telemetry;
-    if (!listener) return;
+    const onFailure = type === 'failure' ? this.onFailure : undefined;
+    if (listener === undefined && onFailure === undefined) return;
     const event: BatchTelemetryEvent = {
       type,
       serving: this.name,
@@ -771,11 +782,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (type === 'start') event.closedBy = batch.closedBy;
     else event.runMs = preciseClock() - batch.startedAt;
     if (type === 'failure' || type === 'retry') event.error = error;
-    try {
-      listener(event);
-    } catch {
-      // A broken listener must not break batches; the Nest layer logs through its own listener.
-    }
+    if (listener !== undefined) tell(listener, event);
+    if (onFailure !== undefined) tell(onFailure, event);
   }
 
   // ---- shutdown ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
   readonly batcher: Batcher<unknown, unknown>;
   private readonly spec: AnySpec;
   private readonly events = new Subject<BatchTelemetryEvent>();
+  private readonly failureEvents = new Subject<BatchTelemetryEvent>();
   private closed: Promise<void> | undefined;
   private readonly shutdown = new AbortController();
   /** validate or mapInputs: `dispatch` takes its longer path (`dispatchWith`). */
@@ -203,14 +204,15 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
 
   /** One event per batch start, stop and failure; events are only built while someone listens. */
   telemetry(): Observable<BatchTelemetryEvent> {
-    return new Observable<BatchTelemetryEvent>((subscriber) => {
-      const subscription = this.events.subscribe(subscriber);
-      this.batcher.telemetry = (event) => this.events.next(event);
-      return () => {
-        subscription.unsubscribe();
-        if (!this.events.observed) this.batcher.telemetry = undefined;
-      };
-    });
+    return listened(this.events, (listener) => (this.batcher.telemetry = listener));
+  }
+
+  /**
+   * @internal The failure events of `telemetry` alone: while only these are listened to, a batch
+   * that succeeds builds no event (what the Nest module logs; 14 instructions per value less).
+   */
+  failures(): Observable<BatchTelemetryEvent> {
+    return listened(this.failureEvents, (listener) => (this.batcher.onFailure = listener));
   }
 
   /** Stops the serving (see ShutdownMode); telemetry completes once it has stopped. */
@@ -221,8 +223,9 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     return (this.closed ??= this.batcher.close(mode, timeoutMs).then(async () => {
       // The threads end after the drain: a batch that still runs there is one shutdown gave up on.
       await this.threads?.close();
-      this.batcher.telemetry = undefined;
+      this.batcher.telemetry = this.batcher.onFailure = undefined;
       this.events.complete();
+      this.failureEvents.complete();
     }));
   }
 
@@ -281,6 +284,18 @@ export class RunningServing<In = unknown, Out = unknown, O = unknown> {
     if (error instanceof BatchServingError) return error;
     return new InvalidInputError(messages.inputsIterableFailed(this.name, error), { cause: error });
   }
+}
+
+/** The events of `subject`, told by the batcher (through `listen`) only while someone subscribes. */
+function listened(subject: Subject<BatchTelemetryEvent>, listen: (listener: ((event: BatchTelemetryEvent) => void) | undefined) => void): Observable<BatchTelemetryEvent> {
+  return new Observable<BatchTelemetryEvent>((subscriber) => {
+    const subscription = subject.subscribe(subscriber);
+    listen((event) => subject.next(event));
+    return () => {
+      subscription.unsubscribe();
+      if (!subject.observed) listen(undefined);
+    };
+  });
 }
 
 /** A dispatch and the way to fail it from outside (see `dispatchWithdrawable`). */

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import { filter, type Subscription } from 'rxjs';
+import type { Subscription } from 'rxjs';
 import { ServingShutdownError } from '../core/errors';
 import { BATCH_SERVING_MODULE_OPTIONS } from './batch-serving.module-definition';
 import type { BatchServingModuleOptions, ShutdownOptions } from './batch-serving.options';
@@ -36,9 +36,9 @@ export class BatchServingOrchestrator implements OnModuleInit, BeforeApplication
       this.shutdown = resolveShutdown(this.options.shutdown);
       // Every serving is checked before any starts: a bad one fails init with nothing left running.
       const servings = this.plan();
+      // Failures only: a batch that succeeds builds no telemetry event for this.
       this.failures = this.registry
-        .telemetry()
-        .pipe(filter((event) => event.type === 'failure'))
+        .failures()
         .subscribe((event) => this.logger.warn(messages.batchFailedLog(event.serving, event.size, event.partition, event.error)));
       this.transportStarted = this.options.transport !== undefined;
       await this.options.transport?.start();

@@ -113,15 +113,24 @@ export class BatchServingRegistry {
 
   /** @internal Batch events of one serving (completing when it is unregistered), or of all, merged, including those registered later. */
   telemetry(name?: string): Observable<BatchTelemetryEvent> {
-    const events = (running: RunningServing) =>
-      running.telemetry().pipe(takeUntil(this.removed.pipe(filter((gone) => gone === running))));
-    if (name !== undefined) {
-      const running = this.get(name);
-      return running ? events(running) : EMPTY;
-    }
-    // The servings running now, then each one registered later, for as long as each runs.
+    if (name === undefined) return this.ofAll((running) => running.telemetry());
+    const running = this.get(name);
+    return running ? this.whileRunning(running, running.telemetry()) : EMPTY;
+  }
+
+  /** @internal The failure events of every serving, also those registered later (see RunningServing.failures). */
+  failures(): Observable<BatchTelemetryEvent> {
+    return this.ofAll((running) => running.failures());
+  }
+
+  /** `events` of each serving: those running now, then each one registered later, for as long as each runs. */
+  private ofAll(events: (running: RunningServing) => Observable<BatchTelemetryEvent>): Observable<BatchTelemetryEvent> {
     const current = defer(() => from([...this.entries.values()].map(({ running }) => running)));
-    return merge(current, this.added).pipe(mergeMap(events));
+    return merge(current, this.added).pipe(mergeMap((running) => this.whileRunning(running, events(running))));
+  }
+
+  private whileRunning(running: RunningServing, events: Observable<BatchTelemetryEvent>): Observable<BatchTelemetryEvent> {
+    return events.pipe(takeUntil(this.removed.pipe(filter((gone) => gone === running))));
   }
 
   /** @internal Shutdown: no more registrations; every serving stops taking dispatches and finishes its work. */
