@@ -22,6 +22,7 @@
  * counts made with the same flags only.
  *
  *   node bench/instructions.js [--values N] [--only ours,client,ref,dataloader,bare]
+ *   node bench/instructions.js --inlining [--only ...]   (no valgrind: what each caller's loop took in)
  *   (about half a minute per contender; needs valgrind)
  *
  * `ours` is the core (RunningServing.dispatch); `client` is BatchServingClient.dispatch and `ref`
@@ -191,8 +192,31 @@ async function parent(n, only) {
   console.log(`(N = ${n.toLocaleString('en-US')}: (count(warm-up + N) - count(warm-up)) / N; steady: (count(warm-up + 2N) - count(warm-up + N)) / N; ratios: to DataLoader, N then steady)`);
 }
 
+// ---- --inlining: did V8 compile the whole dispatch path into the caller's loop? ---------------
+
+/**
+ * What each library contender's caller loop took in, by `--trace-turbo-inlining` of its warm-up
+ * under the flags of the counts: the path is whole when `writeSlice` (the slab) is in it. A change
+ * on the dispatch path that makes a loop call into it costs 20 to 70 instructions per value
+ * (ARCHITECTURE.md, "Inlining").
+ */
+function inlining(only) {
+  const library = (only ?? Object.keys(contenders)).filter((name) => !['dataloader', 'bare'].includes(name));
+  for (const name of library) {
+    const loop = contenders[name].caller.name;
+    const trace = execFileSync(process.execPath, ['--single-threaded', '--predictable', '--hash-seed=1', '--random-seed=1', '--trace-turbo-inlining', __filename, '--child', name, '0'], { maxBuffer: 256 * 1024 * 1024 }).toString();
+    const into = new RegExp(`Inlining .*?<SharedFunctionInfo ([^>]*)>\\} into .*?<SharedFunctionInfo ${loop}>`, 'g');
+    const taken = [...trace.matchAll(into)].map((m) => m[1]);
+    const whole = taken.includes('writeSlice');
+    console.log(`${name.padEnd(10)} ${loop}: ${whole ? 'the whole path, down to writeSlice' : 'NOT the whole path'} (${taken.join(', ') || 'nothing'})`);
+  }
+}
+
 const argv = process.argv.slice(2);
-if (argv[0] === '--child') {
+if (argv.includes('--inlining')) {
+  const o = argv.indexOf('--only');
+  inlining(o >= 0 ? argv[o + 1].split(',') : undefined);
+} else if (argv[0] === '--child') {
   child(argv[1], Number(argv[2])).catch((error) => {
     console.error(error);
     process.exit(1);
