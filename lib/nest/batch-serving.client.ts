@@ -45,8 +45,7 @@ export class BatchServingClient {
     readiness.wait().then(
       () => {
         const [first] = registry.list();
-        const running = first === undefined ? undefined : registry.get(first);
-        if (running) this.lastRoute = this.routeTo(first, running);
+        if (first !== undefined) this.lastRoute = this.hostedRoute(first);
       },
       () => undefined,
     );
@@ -188,8 +187,9 @@ export class BatchServingClient {
    * early, has no type feedback in V8, and code compiled without it is thrown away when it is taken).
    */
   routeRef(ref: ServingRef): void {
-    if (this.readiness.isOpen) ref.route = this.hostedRoute(ref.serving);
-    else this.readiness.wait().then(() => (ref.route = this.hostedRoute(ref.serving)), () => undefined);
+    const give = () => (ref.route = this.hostedRoute(ref.serving));
+    if (this.readiness.isOpen) give();
+    else this.readiness.wait().then(give, () => undefined);
   }
 
   /** The short route to `serving` when it runs here, else NO_ROUTE (also for a key that is no serving: `route` says why). */

@@ -17,6 +17,36 @@ class InProcessTransport implements ServingTransport {
   close() {}
 }
 
+describe('options on the short routes (API.md section 8.1)', () => {
+  it('priority holds through the client and a ref: a later dispatch of higher priority runs before earlier ones of lower', async () => {
+    const ran: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const serving = BatchServing.new(async (values: string[]) => {
+      ran.push(...values);
+      if (values.includes('first')) await held;
+      return values;
+    });
+    const app = await Test.createTestingModule({
+      imports: [BatchServingModule.forRoot({ servings: [{ name: 'held', serving, batchSize: 1, batchTimeout: 0, partitions: 1 }] })],
+    }).compile();
+    await app.init();
+    try {
+      const client = app.get(BatchServingClient);
+      const ref = client.ref<string, string>('held');
+      const first = client.dispatch('held', 'first');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(ran).toEqual(['first']);
+      const rest = [client.dispatch('held', 'low'), ref.dispatch('low-ref'), client.dispatch('held', 'high', { priority: 5 }), ref.dispatch('higher', { priority: 9 })];
+      release();
+      expect(await Promise.all([first, ...rest])).toEqual(['first', 'low', 'low-ref', 'high', 'higher']);
+      expect(ran).toEqual(['first', 'higher', 'high', 'low', 'low-ref']);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
 describe('short routes of the client and refs agree with route()', () => {
   const apps: TestingModule[] = [];
   afterEach(async () => { for (const a of apps.splice(0)) await a.close(); });
