@@ -30,6 +30,13 @@ import { RetryQueue, halves } from './retry-queue';
 // each call is 5 more bytes of the dispatch path, which must fit V8's inlining budget.
 const stampTurn = turnStamp;
 
+/**
+ * Most time (ms) batches that became due on arrival start from microtasks in one turn before the
+ * next waits for the end of the turn: about the resolution of a timer, so that timers and I/O are
+ * held no longer than a timer's own slack while a loop of callers keeps batches full.
+ */
+const HOLD_MS = 1;
+
 function tell(listener: (event: BatchTelemetryEvent) => void, event: BatchTelemetryEvent): void {
   try {
     listener(event);
@@ -125,6 +132,17 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** Isolation's parts waiting for the gate; each already holds its failed batch's partition. */
   private readonly parts: Array<{ part: Batch<I, O>; go: (admitted: boolean) => void }> = [];
   private turnScheduled = false;
+  /** A `pump` is queued as a microtask (`startSoon`). */
+  private startQueued = false;
+  /**
+   * Until when, in this turn, a batch that became due on arrival starts from a microtask
+   * (`startSoon`); NaN before the first has (set at that one, cleared at the end of the turn).
+   */
+  private yieldAt = NaN;
+  private readonly startNow = () => {
+    this.startQueued = false;
+    this.pump();
+  };
   private pumping = false;
   private closing: Promise<void> | undefined;
   private idle: (() => void) | undefined;
@@ -199,10 +217,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
       const count = run.end - run.next;
       if (budget) key.queuedCost += budget.of(run.dispatch, run.next, count);
       this.enqueue(key, run, count, priority);
-      if (!key.due && this.fullByCost(key)) {
-        this.markDue(key);
-        this.scheduleTurn();
-      }
+      if (!key.due && this.fullByCost(key)) this.becameDue(key);
     }
     return true;
   }
@@ -340,8 +355,25 @@ export class Batcher<I, O> implements Isolating<I, O> {
    */
   private becameDue(key: KeyQueue): void {
     this.markDue(key);
-    // Never run the batch function inside dispatch(): start it at the end of this turn.
+    this.startSoon();
+  }
+
+  /**
+   * Starts what is due as soon as the code that dispatched has returned (a microtask; never inside
+   * `dispatch()`), not at the end of the turn: callers that dispatch again as their results come
+   * back then fill and start batch after batch without the event loop going round once per batch
+   * (bench/overhead.js). Batches started this way hold the event loop for at most `HOLD_MS` in a
+   * turn; after that, what becomes due waits for the end of the turn, so that I/O and timers run.
+   */
+  private startSoon(): void {
+    // Also what ends the hold: the end of this turn.
     this.scheduleTurn();
+    const now = preciseClock();
+    if (Number.isNaN(this.yieldAt)) this.yieldAt = now + HOLD_MS;
+    else if (now >= this.yieldAt) return;
+    if (this.startQueued) return;
+    this.startQueued = true;
+    queueMicrotask(this.startNow);
   }
 
   /** A value arrived at a due key: at the reserved partitions' priority, the key may use them now. */
@@ -418,6 +450,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
 
   private endOfTurn(): void {
     this.turnScheduled = false;
+    this.yieldAt = NaN;
     invalidateClock();
     for (const key of this.turnKeys) {
       key.inTurn = false;

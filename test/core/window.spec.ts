@@ -49,6 +49,66 @@ describe('the batch window', () => {
     await serving.close('drain', 1000);
   });
 
+  it('starts a full batch once the code that dispatched has returned: in a microtask, before the end of the turn', async () => {
+    const { calls, fn } = controlledBatches();
+    const serving = BatchServing.start(BatchServing.new(fn), { batchSize: 3, batchTimeout: 0 });
+    let turnEnded = false;
+    setImmediate(() => (turnEnded = true));
+    const results = [1, 2, 3, 4].map((v) => track(serving.dispatch(v)));
+    expect(calls).toHaveLength(0); // never inside dispatch()
+    await Promise.resolve();
+    expect(turnEnded).toBe(false);
+    expect(calls.map((c) => c.values)).toEqual([[1, 2, 3]]);
+    // The value left over keeps its window: the end of the turn.
+    calls[0].finish();
+    await nextTurn();
+    expect(calls.map((c) => c.values)).toEqual([[1, 2, 3], [4]]);
+    calls[1].finish();
+    await nextTurn();
+    expect(results.map((r) => r.value)).toEqual([1, 2, 3, 4]);
+    await serving.close('drain', 1000);
+  });
+
+  it('lets timers run while callers in a loop keep batches full: batches started from microtasks hold a turn for about 1 ms', async () => {
+    // A synchronous batch function of 0.2 ms, 20 callers each dispatching again as its result comes
+    // back: every batch is full, and each becomes due inside the microtasks of the one before.
+    const busy = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    let batches = 0;
+    const serving = BatchServing.start(
+      BatchServing.new((values: number[]) => {
+        batches++;
+        busy(0.2);
+        return values;
+      }),
+      { batchSize: 20, batchTimeout: 0 },
+    );
+    let turns = 0;
+    let timerFiredAfter: number | undefined;
+    setTimeout(() => (timerFiredAfter = batches), 0);
+    const countTurns = () => {
+      turns++;
+      if (!done) setImmediate(countTurns);
+    };
+    let done = false;
+    setImmediate(countTurns);
+    const caller = async (base: number) => {
+      for (let i = 0; i < 100; i++) expect(await serving.dispatch(base + i)).toBe(base + i);
+    };
+    await Promise.all(Array.from({ length: 20 }, (_, c) => caller(c * 1000)));
+    done = true;
+    expect(batches).toBe(100);
+    // The timer ran long before the loop ended (20 ms of batch functions)...
+    expect(timerFiredAfter).toBeDefined();
+    expect(timerFiredAfter!).toBeLessThan(50);
+    // ...and the event loop went round, but not once per batch.
+    expect(turns).toBeGreaterThan(1);
+    expect(turns).toBeLessThan(batches);
+    await serving.close('drain', 1000);
+  });
+
   it('with batchTimeout 0 flushes at the end of the event-loop turn, using no timer', async () => {
     const setTimeoutSpy = jest.spyOn(global, 'setTimeout');
     const { calls, fn } = controlledBatches();
