@@ -31,9 +31,10 @@ import { RetryQueue, halves } from './retry-queue';
 const stampTurn = turnStamp;
 
 /**
- * Most time (ms) batches that became due on arrival start from microtasks in one turn before the
- * next waits for the end of the turn: about the resolution of a timer, so that timers and I/O are
- * held no longer than a timer's own slack while a loop of callers keeps batches full.
+ * For how long (ms) in one turn a key that became due on arrival is pumped from a microtask; after
+ * that, it waits for the end of the turn. About a timer's own slack: while a loop of callers keeps
+ * batches full, a timer or I/O waits about that long for a turn (plus the batch functions that
+ * started in it).
  */
 const HOLD_MS = 1;
 
@@ -181,7 +182,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (plainQueue !== undefined) this.enqueue(plainQueue, d, n, priority);
     else if (!this.enqueueSpread(d, priority)) return;
     if (timeout !== undefined) this.deadlines.add(d, timeout);
-    // Stamped last (no batch starts before the end of the turn): the stamp may call out (once a
+    // Stamped last (no batch starts before `submit` returns: see startSoon): the stamp may call out (once a
     // turn), after which V8 checks again what it knew of the dispatch and the batcher; stamped
     // first, that cost 5 instructions per value (bench/instructions.js, client 1,958 -> 1,953).
     d.enqueuedAt = stampTurn();
@@ -362,8 +363,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
    * Starts what is due as soon as the code that dispatched has returned (a microtask; never inside
    * `dispatch()`), not at the end of the turn: callers that dispatch again as their results come
    * back then fill and start batch after batch without the event loop going round once per batch
-   * (bench/overhead.js). Batches started this way hold the event loop for at most `HOLD_MS` in a
-   * turn; after that, what becomes due waits for the end of the turn, so that I/O and timers run.
+   * (bench/overhead.js). Only for `HOLD_MS` from the first such start in a turn; after that, what
+   * becomes due on arrival waits for the end of the turn, so that I/O and timers run. (What the
+   * pump starts then, and what `release` starts when a batch ends, is as before: a batch function
+   * that settles in microtasks can keep a turn going as long as callers keep its batches full.)
    */
   private startSoon(): void {
     // Also what ends the hold: the end of this turn.
