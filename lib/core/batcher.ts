@@ -31,10 +31,10 @@ import { RetryQueue, halves } from './retry-queue';
 const stampTurn = turnStamp;
 
 /**
- * For how long (ms) in one turn a key that became due on arrival is pumped from a microtask; after
- * that, it waits for the end of the turn. About a timer's own slack: while a loop of callers keeps
- * batches full, a timer or I/O waits about that long for a turn (plus the batch functions that
- * started in it).
+ * For how long (ms) in one turn a serving starts batches from microtasks (a key due on arrival, a
+ * batch that ended); after that, what is due waits for the end of the turn. About a timer's own
+ * slack: while callers in a loop keep batches full, a timer or I/O waits about that long for a
+ * turn (plus the batch functions that started in it).
  */
 const HOLD_MS = 1;
 
@@ -136,8 +136,8 @@ export class Batcher<I, O> implements Isolating<I, O> {
   /** A `pump` is queued as a microtask (`startSoon`). */
   private startQueued = false;
   /**
-   * Until when, in this turn, a batch that became due on arrival starts from a microtask
-   * (`startSoon`); NaN before the first has (set at that one, cleared at the end of the turn).
+   * Until when, in this turn, batches start from microtasks (`heldLongEnough`); NaN before the
+   * first has (set at that one, cleared at the end of the turn).
    */
   private yieldAt = NaN;
   private readonly startNow = () => {
@@ -363,20 +363,28 @@ export class Batcher<I, O> implements Isolating<I, O> {
    * Starts what is due as soon as the code that dispatched has returned (a microtask; never inside
    * `dispatch()`), not at the end of the turn: callers that dispatch again as their results come
    * back then fill and start batch after batch without the event loop going round once per batch
-   * (bench/overhead.js). Only for `HOLD_MS` from the first such start in a turn; after that, what
-   * becomes due on arrival waits for the end of the turn, so that I/O and timers run. (What the
-   * pump starts then, and what `release` starts when a batch ends, is as before: a batch function
-   * that settles in microtasks can keep a turn going as long as callers keep its batches full.)
+   * (bench/overhead.js). Unless the turn has been held long enough (`heldLongEnough`).
    */
   private startSoon(): void {
-    // Also what ends the hold: the end of this turn.
-    this.scheduleTurn();
-    const now = preciseClock();
-    if (Number.isNaN(this.yieldAt)) this.yieldAt = now + HOLD_MS;
-    else if (now >= this.yieldAt) return;
-    if (this.startQueued) return;
+    if (this.heldLongEnough() || this.startQueued) return;
     this.startQueued = true;
     queueMicrotask(this.startNow);
+  }
+
+  /**
+   * Whether this serving has started batches without the event loop going round for `HOLD_MS`
+   * already: then what is due waits for the end of the turn (which pumps), so that timers and I/O
+   * run. Asked where a pump would otherwise start batches at once, from microtasks: a key due on
+   * arrival (`startSoon`) and a batch that ended (`release`; a batch function that settles in
+   * microtasks, fed by callers in a loop, would otherwise start batch after batch there).
+   */
+  private heldLongEnough(): boolean {
+    // Also what ends the hold: the end of this turn clears `yieldAt`.
+    this.scheduleTurn();
+    const now = preciseClock();
+    if (!Number.isNaN(this.yieldAt)) return now >= this.yieldAt;
+    this.yieldAt = now + HOLD_MS;
+    return false;
   }
 
   /** A value arrived at a due key: at the reserved partitions' priority, the key may use them now. */
@@ -790,7 +798,7 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.adaptive) this.answerTurn = turnStamp();
     if (failed !== undefined) this.record(batch, failed, error);
     if (this.closing) this.checkIdle();
-    this.pump();
+    if (!this.heldLongEnough()) this.pump();
   }
 
   /** @internal Counts a finished execution in the stats and tells telemetry. */

@@ -44,7 +44,8 @@ export function turnStamp(): TurnStamp {
   return reading !== undefined ? reading : read();
 }
 
-function read(): TurnStamp {
+/** @internal Takes a new reading. Exported for test/core/fixtures/full-gc-burst.ts: it makes the Immediates (setImmediate inlined). */
+export function read(): TurnStamp {
   const stamp: TurnStamp = { ms: globalThis.performance.now(), handoff: undefined };
   reading = stamp;
   setImmediate(expire);

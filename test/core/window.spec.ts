@@ -109,6 +109,31 @@ describe('the batch window', () => {
     await serving.close('drain', 1000);
   });
 
+  it('lets timers run while batches that settle in microtasks start one another as they end (2 partitions)', async () => {
+    // A batch function that settles in a microtask (an in-memory lookup written async): each batch
+    // that ends starts the one already waiting for a partition, whose callers fill the next.
+    let batches = 0;
+    const serving = BatchServing.start(
+      BatchServing.new(async (values: number[]) => {
+        batches++;
+        const until = performance.now() + 0.1;
+        while (performance.now() < until);
+        return values;
+      }),
+      { batchSize: 10, batchTimeout: 0, partitions: 2 },
+    );
+    let timerFiredAfter: number | undefined;
+    setTimeout(() => (timerFiredAfter = batches), 0);
+    const caller = async (base: number) => {
+      for (let i = 0; i < 100; i++) expect(await serving.dispatch(base + i)).toBe(base + i);
+    };
+    await Promise.all(Array.from({ length: 30 }, (_, c) => caller(c * 1000)));
+    expect(batches).toBe(300);
+    expect(timerFiredAfter).toBeDefined();
+    expect(timerFiredAfter!).toBeLessThan(150);
+    await serving.close('drain', 1000);
+  });
+
   it('with batchTimeout 0 flushes at the end of the event-loop turn, using no timer', async () => {
     const setTimeoutSpy = jest.spyOn(global, 'setTimeout');
     const { calls, fn } = controlledBatches();
