@@ -19,7 +19,11 @@
  * steps, which are paced by wall-clock time. With both, counts of one build run side by side agree
  * to within 0.001% (BENCHMARKS.md, "Instructions per value: incremental marking off..."). The first flag makes collections more
  * frequent (new space fixed at 8 MB, where it grows to 32 MB without), so counts are higher: compare
- * counts made with the same flags only.
+ * counts made with the same flags only. One decision of ours follows wall-clock time too: a serving
+ * starts batches from microtasks for 1 ms of a turn, then waits for the end of the turn (batcher.ts
+ * HOLD_MS). Under callgrind's slowdown a batch of 1,000 values outlasts that, so nearly every batch
+ * waits for its turn, as before the hold: counts include about one event-loop turn per batch, which
+ * a process at full speed pays about once per eight batches (BENCHMARKS.md, 2026-12-02).
  *
  *   node bench/instructions.js [--values N] [--only ours,client,ref,dataloader,bare]
  *   node bench/instructions.js --inlining [--only ...]   (no valgrind: what each caller's loop took in)
