@@ -798,7 +798,10 @@ export class Batcher<I, O> implements Isolating<I, O> {
     if (this.adaptive) this.answerTurn = turnStamp();
     if (failed !== undefined) this.record(batch, failed, error);
     if (this.closing) this.checkIdle();
-    if (!this.heldLongEnough()) this.pump();
+    // The hold is asked only when a key waits: a batch that ends with nothing due (most batches of
+    // a serving that is not saturated) schedules no end of turn for it.
+    if (this.dueKeys.length > 0 && this.heldLongEnough()) return;
+    this.pump();
   }
 
   /** @internal Counts a finished execution in the stats and tells telemetry. */
